@@ -1,0 +1,47 @@
+/* doc.h - a YAML document as a read-only tree, with line numbers for error messages. */
+#ifndef SY_DOC_H
+#define SY_DOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sy_doc;  /* owns every node */
+struct sy_node; /* borrowed from its document */
+
+enum sy_node_kind { SY_NODE_SCALAR, SY_NODE_MAP, SY_NODE_SEQ };
+
+/* Parses a YAML file (one document; anchors and aliases are refused; at most 1 MiB, depth 32,
+ * 100k nodes). On failure returns NULL and writes "path:line: why" into err. */
+struct sy_doc *sy_doc_load_file(const char *path, char *err, size_t errlen);
+/* Same from memory; `name` is used in error messages. */
+struct sy_doc *sy_doc_load_mem(const char *name, const char *text, size_t len, char *err,
+                               size_t errlen);
+void sy_doc_destroy(struct sy_doc *doc);
+
+/* The root node (NULL for an empty document) and the name given at load. */
+const struct sy_node *sy_doc_root(const struct sy_doc *doc);
+const char *sy_doc_name(const struct sy_doc *doc);
+
+enum sy_node_kind sy_node_kind(const struct sy_node *n);
+int sy_node_line(const struct sy_node *n);
+/* Scalar text (NUL-terminated), or NULL for a map or sequence. */
+const char *sy_node_str(const struct sy_node *n);
+/* Number of entries of a map or sequence (0 for a scalar). */
+size_t sy_node_len(const struct sy_node *n);
+/* i-th element of a sequence, or i-th value of a map (with its key in *key). */
+const struct sy_node *sy_node_at(const struct sy_node *n, size_t i, const char **key);
+/* Value of `key` in a map, or NULL. */
+const struct sy_node *sy_node_get(const struct sy_node *map, const char *key);
+
+/* Typed scalar reads: 0, or -SY_EINVAL with "line N: key: why" in err. */
+int sy_node_int(const struct sy_node *n, long long min, long long max, long long *out, char *err,
+                size_t errlen);
+int sy_node_double(const struct sy_node *n, double *out, char *err, size_t errlen);
+int sy_node_bool(const struct sy_node *n, bool *out, char *err, size_t errlen);
+
+/* Checks that every key of `map` is in the NULL-terminated `allowed` list. On the first unknown
+ * key returns -SY_ECONFIG with "name:line: unknown key 'k' (allowed: a, b)" in err. */
+int sy_node_check_keys(const struct sy_doc *doc, const struct sy_node *map,
+                       const char *const *allowed, char *err, size_t errlen);
+
+#endif

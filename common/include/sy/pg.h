@@ -1,0 +1,46 @@
+/* pg.h - a PostgreSQL connection (libpq hidden), parameterised queries only, migrations, and
+ * the fencing check for writes made under a lock. */
+#ifndef SY_PG_H
+#define SY_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sy_pg;     /* one connection; one thread at a time */
+struct sy_pg_res; /* a query result */
+
+struct sy_pg *sy_pg_connect(const char *url, char *err, size_t errlen);
+void sy_pg_destroy(struct sy_pg *pg);
+/* Last error text (server message, no parameters). */
+const char *sy_pg_error(const struct sy_pg *pg);
+
+/* Runs sql with text parameters ($1..$n; NULL entries are SQL NULL). Result may be NULL when
+ * the caller does not want it. Errors: -SY_ECONN / -SY_EDB (retriable: connection, deadlock,
+ * serialization) or -SY_EDBDATA (constraint, bad input). The connection is reset once when it
+ * was lost. */
+int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,
+               struct sy_pg_res **res);
+int sy_pg_begin(struct sy_pg *pg);
+int sy_pg_commit(struct sy_pg *pg);
+int sy_pg_rollback(struct sy_pg *pg);
+
+int sy_pg_res_rows(const struct sy_pg_res *res);
+int sy_pg_res_cols(const struct sy_pg_res *res);
+/* Cell text, or NULL for SQL NULL. */
+const char *sy_pg_res_get(const struct sy_pg_res *res, int row, int col);
+/* Rows touched by INSERT/UPDATE/DELETE. */
+long long sy_pg_res_affected(const struct sy_pg_res *res);
+void sy_pg_res_free(struct sy_pg_res *res);
+
+/* Applies every NNNN_name.sql in dir not yet in table sy_migrations, in order, each in its
+ * own transaction, all under a session advisory lock so concurrent runs wait. Reports the
+ * names applied through cb (may be NULL). Idempotent. */
+int sy_pg_migrate(struct sy_pg *pg, const char *dir, void (*cb)(const char *name, void *ud),
+                  void *ud, char *err, size_t errlen);
+
+/* Records that `fence` wrote `resource` in table sy_fences (created by migration 0001):
+ * succeeds when fence is newer than or equal to the last recorded one, -SY_ESTALE otherwise.
+ * Run it inside the transaction that makes the guarded write, so the two commit together. */
+int sy_pg_fence(struct sy_pg *pg, const char *resource, uint64_t fence);
+
+#endif

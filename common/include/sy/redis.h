@@ -1,0 +1,41 @@
+/* redis.h - a Redis connection, and mutexes with fencing tokens on top of it. */
+#ifndef SY_REDIS_H
+#define SY_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sy_redis; /* one connection; use from one thread at a time */
+
+/* redis://[:password@]host[:port][/db]; timeout applies to connect and each command. */
+struct sy_redis *sy_redis_connect(const char *url, int timeout_ms, char *err, size_t errlen);
+void sy_redis_destroy(struct sy_redis *r);
+/* PING: 0 or -SY_ECONN. Reconnects once when the connection was lost. */
+int sy_redis_ping(struct sy_redis *r);
+
+/* A held mutex. Acquire: SET key token NX PX ttl and INCR of the resource's fence counter in
+ * one script, so a fencing token is handed out only with the lock. Tokens are 20 random bytes
+ * from the kernel, hex-encoded. */
+struct sy_lock;
+
+/* Tries once. 0 and *out on success, -SY_EBUSY when held by someone else, -SY_ECONN. */
+int sy_lock_try(struct sy_redis *r, const char *resource, int ttl_ms, struct sy_lock **out);
+/* Retries with jittered sleeps until wait_ms passed; -SY_EBUSY then. */
+int sy_lock_acquire(struct sy_redis *r, const char *resource, int ttl_ms, int wait_ms,
+                    struct sy_lock **out);
+/* Extends the lease to ttl_ms from now, only if still ours: 0 or -SY_ESTALE (lost). */
+int sy_lock_extend(struct sy_redis *r, struct sy_lock *l, int ttl_ms);
+/* Releases (compare-and-delete) and frees l. 0, or -SY_ESTALE if it was no longer ours (it is
+ * freed either way). Accepts NULL. */
+int sy_lock_release(struct sy_redis *r, struct sy_lock *l);
+/* The fencing token: strictly increasing per resource across all holders. Code that writes
+ * under the lock passes it on so the store can refuse writes from an older holder. */
+uint64_t sy_lock_fence(const struct sy_lock *l);
+const char *sy_lock_resource(const struct sy_lock *l);
+
+/* Redis-side guarded write for data kept in Redis: SET key value only if `fence` is not older
+ * than the newest fence that wrote key before (kept in key's companion "<key>:fence").
+ * 0 or -SY_ESTALE. */
+int sy_redis_fenced_set(struct sy_redis *r, const char *key, const char *value, uint64_t fence);
+
+#endif
