@@ -1,0 +1,65 @@
+/* harness.h - helpers for integration tests and benchmarks: service URLs, spawning workers,
+ * publishing probe work, and reading what the probe worker recorded in Redis. */
+#ifndef SY_TEST_HARNESS_H
+#define SY_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sy_amqp;
+struct sy_topology;
+struct redisContext;
+
+/* The value of an environment variable the test needs; exits 77 (skipped) when unset. */
+const char *th_need_env(const char *name);
+int64_t th_now_ms(void);
+void th_sleep_ms(int ms);
+/* A random run id (hex) so reruns never see each other's data. */
+void th_run_id(char buf[17]);
+
+/* A spawned worker process with its stderr in a log file. */
+struct th_proc {
+    pid_t pid;
+    char log_path[256];
+    int exit_status; /* after th_proc_wait: exit code, or 128 + signal */
+    bool exited;
+};
+/* Spawns `bin` with the current environment plus `env` ("K=V", NULL-terminated, may be NULL). */
+int th_proc_spawn(struct th_proc *p, const char *bin, const char *const *env);
+void th_proc_signal(struct th_proc *p, int sig);
+/* Waits up to timeout_ms; 0 when it exited, -1 on timeout. */
+int th_proc_wait(struct th_proc *p, int timeout_ms);
+/* Prints the tail of the process's log to stderr (for failing tests). */
+void th_proc_dump_log(const struct th_proc *p, int max_lines);
+/* Kills and reaps if still running. */
+void th_proc_cleanup(struct th_proc *p);
+
+/* Connects the sync AMQP client to SY_AMQP_URL (skips without it), loads SY_TOPOLOGY, and
+ * declares the topology. Exits the test on failure. */
+struct sy_amqp *th_amqp(struct sy_topology **topo);
+/* Purges sy.<w>, its retry queues and sy.<w>.dead. */
+void th_purge_worker(struct sy_amqp *a, const struct sy_topology *t, const char *worker);
+uint32_t th_queue_depth(struct sy_amqp *a, const char *queue);
+
+/* Probe work: packs {run, n, action, sleep_ms?, fail_times?} into an envelope of `type` with a
+ * fresh id (copied to id_out[37] when not NULL) and publishes it pipelined (no wait).
+ * sleep_ms / fail_times < 0 are left out. */
+int th_publish_probe(struct sy_amqp *a, const char *exchange, const char *type, const char *run,
+                     int64_t n, const char *action, int64_t sleep_ms, int64_t fail_times,
+                     char *id_out);
+
+/* Redis (SY_REDIS_URL; skips without it) and what the probe recorded for a run. */
+struct redisContext *th_redis(void);
+long long th_probe_done_count(struct redisContext *r, const char *run);
+bool th_probe_is_done(struct redisContext *r, const char *run, const char *id);
+long long th_probe_seen(struct redisContext *r, const char *run, const char *id);
+/* Handling times (ms since epoch) of one message, in order; returns how many were found. */
+size_t th_probe_times(struct redisContext *r, const char *run, const char *id, int64_t *out,
+                      size_t max);
+
+/* Polls cond every 20 ms until true or timeout; returns the final value. */
+bool th_wait_until(bool (*cond)(void *ud), void *ud, int timeout_ms);
+
+#endif
