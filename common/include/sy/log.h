@@ -3,6 +3,7 @@
 #define SY_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum sy_log_level { SY_LOG_DEBUG, SY_LOG_INFO, SY_LOG_WARN, SY_LOG_ERROR };
 
@@ -28,8 +29,8 @@ void sy_log_set_msg(const char *msg_id, const char *type);
  * per line, lines over 16 KiB are truncated. */
 void sy_log_write(enum sy_log_level lvl, const char *event, double duration_ms, const char *error,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void sy_log_vwrite(enum sy_log_level lvl, const char *event, double duration_ms,
-                   const char *error, const char *fmt, va_list ap);
+void sy_log_vwrite(enum sy_log_level lvl, const char *event, double duration_ms, const char *error,
+                   const char *fmt, va_list ap);
 
 /* Redacts `in` into `out` (always NUL-terminated, truncated to outsz). Exposed for tests. */
 void sy_log_redact(const char *in, char *out, size_t outsz);
