@@ -6,12 +6,12 @@
 #include <stddef.h>
 
 enum sy_conf_type {
-    SY_CONF_STR,      /* char * (owned by the loaded struct, freed by sy_conf_free) */
-    SY_CONF_SECRET,   /* char *; also read from NAME_FILE; registered with log redaction */
-    SY_CONF_URL,      /* char *; must parse as scheme://...; its password is redacted in logs */
-    SY_CONF_INT,      /* long long, within [min, max] */
-    SY_CONF_BOOL,     /* bool: 1/0, true/false, yes/no, on/off */
-    SY_CONF_MS,       /* long long milliseconds: "250ms", "5s", "2m", "1h" or bare ms */
+    SY_CONF_STR,    /* char * (owned by the loaded struct, freed by sy_conf_free) */
+    SY_CONF_SECRET, /* char *; also read from NAME_FILE; registered with log redaction */
+    SY_CONF_URL,    /* char *; must parse as scheme://...; its password is redacted in logs */
+    SY_CONF_INT,    /* long long, decimal, within [min, max] */
+    SY_CONF_BOOL,   /* bool: 1/0, true/false, yes/no, on/off (any case) */
+    SY_CONF_MS,     /* long long milliseconds: "250ms", "5s", "2m", "1h", "1d" or bare ms */
 };
 
 #define SY_CONF_REQUIRED 0x1u
@@ -20,9 +20,9 @@ enum sy_conf_type {
 struct sy_conf_key {
     const char *name; /* environment variable, e.g. "SY_PREFETCH" */
     enum sy_conf_type type;
-    const char *def;  /* default as text, or NULL for none */
-    long long min, max;
-    size_t offset;    /* offsetof the field in the destination struct */
+    const char *def;    /* default as text, or NULL for none */
+    long long min, max; /* INT and MS bounds, inclusive; both 0: unbounded (MS: >= 0) */
+    size_t offset;      /* offsetof the field in the destination struct */
     unsigned flags;
     const char *help;
 };
@@ -32,7 +32,10 @@ struct sy_conf_key {
  * at most 64 KiB) is the value; setting both NAME and NAME_FILE is an error. On the first bad
  * or missing required key returns -SY_ECONFIG with one line naming the key in err, e.g.
  * "SY_PREFETCH: expected an integer from 1 to 2000, got 'abc'". On error, what was loaded is
- * freed. */
+ * freed. An empty variable counts as unset. Defaults pass the same checks (a bad one is
+ * reported as "SY_X (default): ..."). The values of SECRET rows and the passwords of URL rows
+ * are registered with sy_log_add_secret, and no error text ever quotes a SECRET or URL value;
+ * other bad values are quoted, cut to 64 characters. */
 int sy_conf_load(const struct sy_conf_key *keys, void *dst, char *err, size_t errlen);
 
 /* Frees the strings sy_conf_load put into dst. Accepts a dst that was never loaded (zeroed). */
