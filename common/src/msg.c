@@ -144,8 +144,7 @@ const msgpack_object *sy_msg_data_obj(const struct sy_msg *msg)
 
 /* --- decoding -------------------------------------------------------------------------- */
 
-/* A routing-key word list: [a-z0-9_]+ joined by single dots. */
-static bool type_valid(const char *s, size_t n)
+bool sy_msg_type_valid(const char *s, size_t n)
 {
     bool word = false;
 
@@ -262,7 +261,7 @@ static int check_envelope(struct sy_msg *msg, char *err, size_t errlen)
     rc = envelope_str(f[F_TYPE], "type", SY_MSG_TYPE_MAX, msg->type, err, errlen);
     if (rc < 0)
         return rc;
-    if (!type_valid(msg->type, strlen(msg->type))) {
+    if (!sy_msg_type_valid(msg->type, strlen(msg->type))) {
         snprintf(err, errlen,
                  "envelope.type: not a routing key (words of a-z, 0-9 and _ joined by dots)");
         return -SY_ESCHEMA;
@@ -595,7 +594,7 @@ int sy_msg_encode(const char *type, const char *id, const char *source, int64_t 
         goto out;
     *out = NULL;
     *out_len = 0;
-    if (!str_ok(type, SY_MSG_TYPE_MAX) || !type_valid(type, strlen(type)) ||
+    if (!str_ok(type, SY_MSG_TYPE_MAX) || !sy_msg_type_valid(type, strlen(type)) ||
         !str_ok(source, SY_MSG_SOURCE_MAX) || (id && !str_ok(id, SY_MSG_ID_MAX)) || ts_ms < 0)
         goto out;
     if (sy_mpscan(data_msgpack, data_len, &lim, &info, why, sizeof why) < 0 || !info.top_map)

@@ -4,6 +4,7 @@
 #define SY_MSG_INT_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sy/msg.h"
@@ -19,6 +20,10 @@ int sy_mp_lookup(const msgpack_object *obj, const char *path, const msgpack_obje
 
 /* The first value of a str key in a map, or NULL. */
 const msgpack_object *sy_mp_map_get(const msgpack_object *map, const char *key, size_t keylen);
+
+/* Whether s[0..n) is a message type: words of [a-z0-9_] joined by single dots (an AMQP
+ * routing key without wildcards). */
+bool sy_msg_type_valid(const char *s, size_t n);
 
 /* Short name of an object's type for reasons: nil, bool, int, float, str, bin, array, map,
  * ext. */

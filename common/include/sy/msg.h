@@ -19,8 +19,9 @@ struct sy_msg; /* a decoded message; opaque */
 /* Decodes a msgpack envelope. The body is copied; the result owns its memory. Checks the
  * envelope itself (a map with v:int>=1, id, type, source: non-empty strings within their
  * limits, ts: int milliseconds since the epoch, data: map) but not the data's schema. On
- * failure returns -SY_EDECODE (not msgpack, trailing bytes, too deep or too many items) or
- * -SY_ESCHEMA (envelope fields) with the reason in err. */
+ * failure returns -SY_EDECODE (not msgpack, trailing bytes, too deep or too many items, a str
+ * that is not UTF-8, an ext other than the timestamp) or -SY_ESCHEMA (envelope fields, one of
+ * them given twice) with the reason in err. */
 int sy_msg_decode(const void *body, size_t len, struct sy_msg **out, char *err, size_t errlen);
 void sy_msg_destroy(struct sy_msg *msg);
 
@@ -36,11 +37,14 @@ void sy_msg_set_attempt(struct sy_msg *msg, unsigned attempt);
 /* The raw msgpack body (borrowed, valid as long as msg). */
 const void *sy_msg_body(const struct sy_msg *msg, size_t *len);
 
-/* Path access into data: dotted keys, with decimal indices for arrays ("files.0.file_id").
- * Each returns 0, -SY_ENOTFOUND (no such path, or nil) or -SY_EINVAL (another type).
+/* Path access into data: dotted keys, with decimal indices for arrays ("files.0.file_id");
+ * "" is data itself. A key given twice in a map reads as its first value, everywhere.
+ * Each returns 0, -SY_ENOTFOUND (no such path, or nil) or -SY_EINVAL (another type, or a
+ * path with an empty step).
  * Strings and bins are borrowed from msg and are not NUL-terminated unless noted. */
 int sy_msg_get_str(const struct sy_msg *msg, const char *path, const char **s, size_t *len);
-/* Copies a string into buf (NUL-terminated); -SY_ETOOBIG when it does not fit. */
+/* Copies a string into buf (NUL-terminated); -SY_ETOOBIG when it does not fit (buf is then
+ * ""), -SY_EINVAL when the string holds a NUL byte (a C string would silently cut it). */
 int sy_msg_copy_str(const struct sy_msg *msg, const char *path, char *buf, size_t bufsz);
 int sy_msg_get_int(const struct sy_msg *msg, const char *path, int64_t *out);
 /* Accepts ints too. */

@@ -16,8 +16,11 @@
  *         items: {type: map, fields: {file_id: {type: str, required: true}}}
  * Field spec keys: type (str, int, float, bool, bin, map, array, any), required, nullable,
  * min_len/max_len (bytes of str or bin), min/max (int, float), enum (str), pattern-free by
- * design; map: fields; array: items, min_items, max_items. Fields a schema does not name are
- * allowed and ignored (newer producers may add them). */
+ * design; map: fields; array: items, min_items, max_items; description (any spec, text only).
+ * Fields a schema does not name are allowed and ignored (newer producers may add them).
+ * `data` itself takes only fields and description (its type, if given, must be map); a file
+ * without `data` accepts any map. Ints must fit int64; floats accept ints; a nil value passes
+ * only `nullable` fields and `any`; `required` means present and, unless nullable, not nil. */
 #ifndef SY_SCHEMA_H
 #define SY_SCHEMA_H
 
