@@ -85,46 +85,77 @@ static const struct syctl_optspec specs[] = {
     {NULL, false},
 };
 
-/* Delivery tags this connection holds and must hand back. */
+/* Messages this connection took and must hand back (settle needs the message itself: it
+ * knows which channel the delivery tag belongs to). Bounded by count and body bytes. */
 struct held {
-    uint64_t *tags;
-    size_t n, cap;
+    struct sy_amqp_msg **msgs;
+    size_t n, cap, bytes;
 };
 
-static int held_add(struct held *h, uint64_t tag)
+static bool held_full(const struct held *h)
+{
+    return h->n >= SYCTL_SCAN_MAX || h->bytes >= SYCTL_HOLD_BYTES;
+}
+
+/* Takes m over. When that fails, m is returned to its queue and freed, and the failure is
+ * reported: either way the caller no longer owns m. */
+static int held_add(struct sy_amqp *amqp, struct held *h, struct sy_amqp_msg *m)
 {
     if (h->n == h->cap) {
         size_t ncap = h->cap ? h->cap * 2 : 256;
-        uint64_t *nt = realloc(h->tags, ncap * sizeof(*nt));
-        if (!nt)
-            return -SY_ENOMEM;
-        h->tags = nt;
+        struct sy_amqp_msg **nm = realloc(h->msgs, ncap * sizeof(*nm));
+        if (!nm) {
+            sy_amqp_settle(amqp, m, 0, 1);
+            sy_amqp_msg_free(m);
+            return syctl_fail(SYCTL_EXIT_FAIL, "out of memory");
+        }
+        h->msgs = nm;
         h->cap = ncap;
     }
-    h->tags[h->n++] = tag;
+    h->msgs[h->n++] = m;
+    h->bytes += m->len;
     return 0;
 }
 
-/* Returns (requeue) or acks everything in h; the first error is returned, the rest still
- * tried. */
+/* Acks, or returns (requeue), and frees everything in h; the first error is returned, the
+ * rest still tried. */
 static int held_settle(struct sy_amqp *amqp, struct held *h, int ack)
 {
     int first = 0;
 
     for (size_t i = 0; i < h->n; i++) {
-        const struct sy_amqp_msg m = {.delivery_tag = h->tags[i]};
-        int rc = sy_amqp_settle(amqp, &m, ack, !ack);
+        int rc = sy_amqp_settle(amqp, h->msgs[i], ack, !ack);
         if (rc < 0 && !first)
             first = rc;
+        sy_amqp_msg_free(h->msgs[i]);
     }
     h->n = 0;
+    h->bytes = 0;
     return first;
 }
 
-static void held_free(struct held *h)
+static void held_free(struct sy_amqp *amqp, struct held *h)
 {
-    free(h->tags);
+    if (h->n)
+        held_settle(amqp, h, 0);
+    free(h->msgs);
     memset(h, 0, sizeof(*h));
+}
+
+static int return_error(struct sy_amqp *amqp, const char *dead, int err)
+{
+    return syctl_fail(syctl_exit_for(err),
+                      "returning dead letters to %s: %s: %s (the broker requeues them when "
+                      "this connection closes)",
+                      dead, sy_strerror(err), sy_amqp_error(amqp));
+}
+
+static void note_bound(const struct held *h, const char *dead)
+{
+    fprintf(stderr,
+            "syctl: note: stopped reading %s after %zu messages (%zu bytes held); the rest "
+            "were not looked at\n",
+            dead, h->n, h->bytes);
 }
 
 /* What one dead letter is, as far as its properties, headers and envelope tell. */
@@ -259,15 +290,15 @@ static int dead_list(struct syctl *c, const struct syctl_args *a)
     unsigned long long limit = SYCTL_LIST_LIMIT;
     struct held held = {0};
     struct letter *rows = NULL;
-    struct sy_amqp *amqp;
+    struct sy_amqp *amqp = NULL;
     uint32_t depth = 0;
     size_t n = 0;
     json_t *root = NULL, *arr = NULL;
     int rc;
 
     if (a->npos != 2)
-        return syctl_fail(SYCTL_EXIT_USAGE, "dead list: expected WORKER (see 'syctl dead list "
-                                            "--help')");
+        return syctl_fail(SYCTL_EXIT_USAGE,
+                          "dead list: expected WORKER (see 'syctl dead list --help')");
     if (a->set[OPT_ID] || a->set[OPT_ALL])
         return syctl_fail(SYCTL_EXIT_USAGE, "dead list: --id and --all belong to replay");
     if (a->val[OPT_LIMIT] && syctl_parse_uint(a->val[OPT_LIMIT], 1, LIST_MAX, &limit) < 0)
@@ -282,6 +313,10 @@ static int dead_list(struct syctl *c, const struct syctl_args *a)
         goto out;
     }
     while (n < limit) {
+        if (held_full(&held)) {
+            note_bound(&held, dead);
+            break;
+        }
         struct sy_amqp_msg *m = NULL;
         rc = sy_amqp_get(amqp, dead, &m);
         if (rc == -SY_ENOTFOUND)
@@ -291,23 +326,13 @@ static int dead_list(struct syctl *c, const struct syctl_args *a)
             goto out;
         }
         describe(m, &rows[n++]);
-        rc = held_add(&held, m->delivery_tag);
-        if (rc < 0) {
-            /* Not tracked, so hand it back now. */
-            sy_amqp_settle(amqp, m, 0, 1);
-            sy_amqp_msg_free(m);
-            rc = syctl_fail(SYCTL_EXIT_FAIL, "out of memory");
+        if ((rc = held_add(amqp, &held, m)) != 0)
             goto out;
-        }
-        sy_amqp_msg_free(m);
     }
     /* Hand everything back before printing: a slow reader of our output holds nothing. */
     rc = held_settle(amqp, &held, 0);
     if (rc < 0) {
-        rc = syctl_fail(syctl_exit_for(rc),
-                        "returning dead letters to %s: %s (the broker requeues them when this "
-                        "connection closes)",
-                        dead, sy_amqp_error(amqp));
+        rc = return_error(amqp, dead, rc);
         goto out;
     }
 
@@ -325,15 +350,16 @@ static int dead_list(struct syctl *c, const struct syctl_args *a)
             json_array_append_new(arr, letter_json(&rows[i]));
         rc = dump_json(root);
     } else {
-        print_list(rows, n);
+        if (n)
+            print_list(rows, n);
+        else
+            printf("no dead letters in %s\n", dead);
         if (depth > n)
             printf("(%zu of %u dead letters in %s; see --limit)\n", n, depth, dead);
         rc = SYCTL_OK;
     }
 out:
-    if (held.n && amqp)
-        held_settle(amqp, &held, 0);
-    held_free(&held);
+    held_free(amqp, &held);
     json_decref(arr);
     json_decref(root);
     free(rows);
@@ -427,7 +453,11 @@ static int dead_show(struct syctl *c, const struct syctl_args *a)
     if ((rc = open_worker(c, a->pos[1], queue, dead, sizeof(queue), &depth, &amqp)) != 0)
         return rc;
 
-    while (!found && scanned < SYCTL_SCAN_MAX) {
+    while (!found) {
+        if (held_full(&held)) {
+            note_bound(&held, dead);
+            break;
+        }
         struct sy_amqp_msg *m = NULL;
         rc = sy_amqp_get(amqp, dead, &m);
         if (rc == -SY_ENOTFOUND)
@@ -437,23 +467,17 @@ static int dead_show(struct syctl *c, const struct syctl_args *a)
             goto out;
         }
         scanned++;
-        if (held_add(&held, m->delivery_tag) < 0) {
-            sy_amqp_settle(amqp, m, 0, 1);
-            sy_amqp_msg_free(m);
-            rc = syctl_fail(SYCTL_EXIT_FAIL, "out of memory");
-            goto out;
-        }
         if (id_matches(m, id))
             found = m;
-        else
-            sy_amqp_msg_free(m);
+        else if ((rc = held_add(amqp, &held, m)) != 0)
+            goto out;
     }
+    /* Everything goes back, the one shown included, in the order it was taken. */
     rc = held_settle(amqp, &held, 0);
+    if (rc == 0 && found)
+        rc = sy_amqp_settle(amqp, found, 0, 1);
     if (rc < 0) {
-        rc = syctl_fail(syctl_exit_for(rc),
-                        "returning dead letters to %s: %s (the broker requeues them when this "
-                        "connection closes)",
-                        dead, sy_amqp_error(amqp));
+        rc = return_error(amqp, dead, rc);
         goto out;
     }
     if (!found) {
@@ -463,9 +487,7 @@ static int dead_show(struct syctl *c, const struct syctl_args *a)
     }
     rc = show_one(found, dead, a->set[OPT_JSON]);
 out:
-    if (held.n && amqp)
-        held_settle(amqp, &held, 0);
-    held_free(&held);
+    held_free(amqp, &held);
     sy_amqp_msg_free(found);
     return rc;
 }
@@ -503,7 +525,8 @@ static int replay_flush(struct replay *r)
     return 0;
 }
 
-static int replay_one(struct replay *r, const struct sy_amqp_msg *m)
+/* Publishes the copy of m and takes m over (into the batch awaiting confirms). */
+static int replay_one(struct replay *r, struct sy_amqp_msg *m)
 {
     struct letter l;
     describe(m, &l);
@@ -520,12 +543,14 @@ static int replay_one(struct replay *r, const struct sy_amqp_msg *m)
         .nheaders = 1,
     };
     int rc = sy_amqp_publish_nowait(r->amqp, &p);
-    if (rc < 0)
-        return syctl_fail(syctl_exit_for(rc), "replay of %s to %s failed: %s: %s", or_dash(l.id),
-                          r->queue, sy_strerror(rc), sy_amqp_error(r->amqp));
-    if (held_add(&r->batch, m->delivery_tag) < 0)
-        return syctl_fail(SYCTL_EXIT_FAIL, "out of memory");
-    return 0;
+    if (rc < 0) {
+        rc = syctl_fail(syctl_exit_for(rc), "replay of %s to %s failed: %s: %s", or_dash(l.id),
+                        r->queue, sy_strerror(rc), sy_amqp_error(r->amqp));
+        sy_amqp_settle(r->amqp, m, 0, 1);
+        sy_amqp_msg_free(m);
+        return rc;
+    }
+    return held_add(r->amqp, &r->batch, m);
 }
 
 static int dead_replay(struct syctl *c, const struct syctl_args *a)
@@ -567,11 +592,8 @@ static int dead_replay(struct syctl *c, const struct syctl_args *a)
     for (;;) {
         if (limit && chosen >= limit)
             break;
-        if (scanned >= SYCTL_SCAN_MAX) {
-            fprintf(stderr,
-                    "syctl: stopped after scanning %zu dead letters; run again for "
-                    "more\n",
-                    scanned);
+        if (held_full(&held)) {
+            note_bound(&held, dead);
             break;
         }
         struct sy_amqp_msg *m = NULL;
@@ -584,24 +606,13 @@ static int dead_replay(struct syctl *c, const struct syctl_args *a)
         }
         scanned++;
         if (id && !id_matches(m, id)) {
-            rc = held_add(&held, m->delivery_tag);
-            if (rc < 0)
-                sy_amqp_settle(r.amqp, m, 0, 1);
-            sy_amqp_msg_free(m);
-            if (rc < 0) {
-                rc = syctl_fail(SYCTL_EXIT_FAIL, "out of memory");
+            if ((rc = held_add(r.amqp, &held, m)) != 0)
                 goto out;
-            }
             continue;
         }
         chosen++;
-        rc = replay_one(&r, m);
-        if (rc) {
-            sy_amqp_settle(r.amqp, m, 0, 1);
-            sy_amqp_msg_free(m);
+        if ((rc = replay_one(&r, m)) != 0)
             goto out;
-        }
-        sy_amqp_msg_free(m);
         if (r.batch.n >= REPLAY_BATCH && (rc = replay_flush(&r)) != 0)
             goto out;
     }
@@ -609,10 +620,7 @@ static int dead_replay(struct syctl *c, const struct syctl_args *a)
         goto out;
     rc = held_settle(r.amqp, &held, 0);
     if (rc < 0) {
-        rc = syctl_fail(syctl_exit_for(rc),
-                        "returning dead letters to %s: %s (the broker requeues them when this "
-                        "connection closes)",
-                        dead, sy_amqp_error(r.amqp));
+        rc = return_error(r.amqp, dead, rc);
         goto out;
     }
     if (id && chosen == 0) {
@@ -624,12 +632,8 @@ static int dead_replay(struct syctl *c, const struct syctl_args *a)
            dead, queue);
     rc = SYCTL_OK;
 out:
-    if (r.batch.n)
-        held_settle(r.amqp, &r.batch, 0);
-    if (held.n)
-        held_settle(r.amqp, &held, 0);
-    held_free(&r.batch);
-    held_free(&held);
+    held_free(r.amqp, &r.batch);
+    held_free(r.amqp, &held);
     return rc;
 }
 

@@ -91,11 +91,9 @@ void syctl_dead_info(const json_t *headers, struct syctl_dead_info *out)
             copy_str(out->reason, sizeof(out->reason), why);
         if (death)
             format_time(json_object_get(death, "time"), out->dead_at, sizeof(out->dead_at));
-        /* Deliveries the broker counted in the queue that gave up on the message. */
-        if (int_of(headers, "x-delivery-count", &n) == 0)
-            out->attempts = n;
-        else if (int_of(headers, "x-sy-attempts", &n) == 0)
-            out->attempts = n;
+        /* attempts stays unknown: x-sy-attempts predates the crash loop, and the
+         * x-delivery-count a quorum queue adds counts returns to the dead-letter queue itself
+         * (each `dead list` adds one), not the attempts that led here. */
     }
 
     const char *rk = str_of(headers, "x-sy-routing-key");

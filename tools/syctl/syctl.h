@@ -21,9 +21,10 @@ enum syctl_exit {
 };
 
 /* Limits on what an operator hands us or what we scan on their behalf. */
-#define SYCTL_INPUT_MAX  (8u * 1024u * 1024u) /* JSON given to publish */
-#define SYCTL_SCAN_MAX   100000u              /* dead letters held at once by one command */
-#define SYCTL_LIST_LIMIT 100u                 /* default --limit of dead list */
+#define SYCTL_INPUT_MAX  (8u * 1024u * 1024u)   /* JSON given to publish */
+#define SYCTL_SCAN_MAX   100000u                /* dead letters held at once by one command */
+#define SYCTL_HOLD_BYTES (256u * 1024u * 1024u) /* and the bytes of their bodies */
+#define SYCTL_LIST_LIMIT 100u                   /* default --limit of dead list */
 
 /* --- Options ------------------------------------------------------------------------------ */
 
