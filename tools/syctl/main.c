@@ -27,8 +27,9 @@
     }
 
 static const struct sy_conf_key conf_base[] = {
-    CONF_ROW("SY_LOG_LEVEL", SY_CONF_STR, "warn", log_level, 0,
-             "runtime log lines on stderr: debug, info, warn or error"),
+    /* syctl speaks for itself in plain lines; the runtime's JSON lines are for debugging. */
+    CONF_ROW("SY_LOG_LEVEL", SY_CONF_STR, "error", log_level, 0,
+             "runtime JSON log lines on stderr: debug, info, warn or error"),
     {0},
 };
 static const struct sy_conf_key conf_topology[] = {
