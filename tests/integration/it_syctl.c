@@ -287,11 +287,12 @@ static void write_file(const char *path, const char *text)
 
 static void test_help_of_every_command_exits_0(void **state)
 {
-    static const char *const cmds[][3] = {
+    static const char *const cmds[][4] = {
         {"--help", NULL, NULL},       {"-h", NULL, NULL},           {"publish", "--help", NULL},
         {"topology", "--help", NULL}, {"topology", "apply", "-h"},  {"topology", "show", "--help"},
         {"queues", "--help", NULL},   {"dead", "--help", NULL},     {"dead", "list", "--help"},
         {"dead", "show", "--help"},   {"dead", "replay", "--help"}, {"migrate", "--help", NULL},
+        {"help", "publish", NULL},    {"help", "dead", "list"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         struct run r = run_syctl_v(NULL, NULL, cmds[i]);

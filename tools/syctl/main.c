@@ -252,7 +252,7 @@ static const char main_help[] =
     "  dead list|show|replay WORKER   inspect a worker's dead letters, send them back\n"
     "  migrate [--dir DIR]            apply the PostgreSQL migrations not applied yet\n"
     "\n"
-    "Run 'syctl COMMAND --help' for a command's arguments and options.\n";
+    "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
 static const struct {
     const char *name;
@@ -269,7 +269,19 @@ static int run(int argc, char **argv)
         return SYCTL_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    char *help_argv[4] = {NULL};
+    if (strcmp(cmd, "help") == 0 && argc > 2) {
+        /* "syctl help dead list" is "syctl dead list --help". */
+        if (argc > 4)
+            return syctl_fail(SYCTL_EXIT_USAGE, "help: too many arguments");
+        help_argv[0] = argv[0];
+        help_argv[1] = argv[2];
+        help_argv[2] = argc > 3 ? argv[3] : "--help";
+        help_argv[3] = argc > 3 ? "--help" : NULL;
+        argv = help_argv;
+        argc = argc > 3 ? 4 : 3;
+        cmd = argv[1];
+    } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         syctl_help(main_help, ~0u);
         return SYCTL_OK;
     }
