@@ -15,7 +15,9 @@ void sy_log_init(const char *worker, const char *instance, enum sy_log_level lev
 int sy_log_level_parse(const char *s, enum sy_log_level *out);
 
 /* Registers a value that must never appear in a log line (copied). Values shorter than 4
- * bytes are ignored (they would redact ordinary words). Thread-safe. */
+ * bytes are ignored (they would redact ordinary words). At most 64 are kept: past that one
+ * warning is logged and later values are left to the pattern rules. Thread-safe; secrets are
+ * never removed, and redaction reads them without taking a lock. */
 void sy_log_add_secret(const char *secret);
 
 /* The message this thread is working on: its id and type are added to each line the thread
@@ -32,7 +34,13 @@ void sy_log_write(enum sy_log_level lvl, const char *event, double duration_ms, 
 void sy_log_vwrite(enum sy_log_level lvl, const char *event, double duration_ms, const char *error,
                    const char *fmt, va_list ap);
 
-/* Redacts `in` into `out` (always NUL-terminated, truncated to outsz). Exposed for tests. */
+/* Redacts `in` into `out` (always NUL-terminated, truncated to outsz and to 16 KiB). Rules, in
+ * order: (1) each registered secret, and a text ending in the first 4+ bytes of one (a cut
+ * line), becomes "[redacted]"; (2) scheme://user:password@ keeps all but the password;
+ * (3) the value after password, passwd, pwd, secret, token, api_key, apikey or authorization
+ * (any case, also as a suffix such as client_secret, then = or :, optionally quoted as in
+ * JSON) up to a space, &, comma, quote or the end; a quoted value runs to its closing quote,
+ * and "Authorization: Bearer x" keeps the scheme word. Exposed for tests. */
 void sy_log_redact(const char *in, char *out, size_t outsz);
 
 #define sy_log_debug(event, ...) sy_log_write(SY_LOG_DEBUG, event, -1, NULL, __VA_ARGS__)
