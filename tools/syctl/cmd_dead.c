@@ -188,8 +188,8 @@ static bool id_matches(const struct sy_amqp_msg *m, const char *id)
 {
     struct letter l;
 
-    if (m->message_id && strcmp(m->message_id, id) == 0)
-        return true;
+    if (m->message_id && *m->message_id)
+        return strcmp(m->message_id, id) == 0;
     describe(m, &l);
     return strcmp(l.id, id) == 0;
 }
@@ -392,7 +392,7 @@ static int show_one(const struct sy_amqp_msg *m, const char *dead, bool as_json)
             goto out;
         }
         json_object_set_new(o, "queue", json_string(dead));
-        json_object_set(o, "headers", m->headers ? m->headers : json_object());
+        json_object_set_new(o, "headers", m->headers ? json_incref(m->headers) : json_object());
         if (body) {
             json_object_set(o, "body", body);
         } else {
