@@ -54,6 +54,9 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A library byte string as printf arguments ("%.*s"), safe when it is empty. */
+#define BYTES_ARG(x) (int)(x).len, (x).bytes ? (const char *)(x).bytes : ""
+
 static bool bytes_eq(amqp_bytes_t b, const char *s)
 {
     size_t n = strlen(s);
@@ -804,9 +807,7 @@ static int handle_frame(struct sy_amqp *a, const amqp_frame_t *f)
         int rc;
 
         set_err(a->err, sizeof a->err, "returned: %.*s (exchange '%.*s', routing key '%.*s')",
-                (int)m->reply_text.len, (const char *)m->reply_text.bytes, (int)m->exchange.len,
-                (const char *)m->exchange.bytes, (int)m->routing_key.len,
-                (const char *)m->routing_key.bytes);
+                BYTES_ARG(m->reply_text), BYTES_ARG(m->exchange), BYTES_ARG(m->routing_key));
         rc = read_content(a, 0, on_return_header, &seq, NULL, NULL);
         if (rc != 0)
             return rc;
