@@ -195,7 +195,7 @@ int sy_mpscan(const void *buf, size_t len, const struct sy_mpscan_limits *lim,
     uint64_t pending[SY_MSG_MAX_DEPTH + 1];
     unsigned max_depth;
     unsigned open = 0, deepest = 0;
-    size_t pos = 0, items = 0;
+    size_t pos = 0, start = 0, items = 0;
     bool top_map = false;
     char why[160];
 
@@ -221,6 +221,7 @@ int sy_mpscan(const void *buf, size_t len, const struct sy_mpscan_limits *lim,
             open--;
         }
         pending[open]--;
+        start = pos;
         if (pos >= len) {
             snprintf(why, sizeof why, "truncated: another object expected");
             goto fail;
@@ -291,6 +292,6 @@ done:
     return 0;
 
 fail:
-    snprintf(err, errlen, "msgpack: at byte %zu: %s", pos, why);
+    snprintf(err, errlen, "msgpack: at byte %zu: %s", start, why);
     return -SY_EDECODE;
 }
