@@ -465,7 +465,10 @@ void sy_log_vwrite(enum sy_log_level lvl, const char *event, double duration_ms,
         json_field(&o, "error", b, 6 * LOG_ERROR_MAX / 4);
     }
     /* The text is formatted into a fixed buffer: longer messages are cut, never allocated. */
-    vsnprintf(a, sizeof(a), fmt ? fmt : "", ap);
+    if (fmt)
+        vsnprintf(a, sizeof(a), fmt, ap);
+    else
+        a[0] = '\0';
     redact_in_place(a, b, sizeof(b));
     json_field(&o, "msg", b, sizeof(line));
     o.cap += 2;

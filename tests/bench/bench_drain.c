@@ -66,9 +66,11 @@ static double bare_consumer(const char *url_in, long n)
     double t0 = mono_s();
     if (amqp_socket_open(sock, ci.host, ci.port) != AMQP_STATUS_OK)
         exit(1);
-    check_reply(amqp_login(conn, ci.vhost, 0, 131072, 15, AMQP_SASL_METHOD_PLAIN, ci.user,
-                           ci.password),
-                "login");
+    /* "amqp://host:port/" names the empty vhost in the URL grammar; brokers mean "/". */
+    const char *vhost = ci.vhost && *ci.vhost ? ci.vhost : "/";
+    check_reply(
+        amqp_login(conn, vhost, 0, 131072, 15, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password),
+        "login");
     amqp_channel_open(conn, 1);
     check_reply(amqp_get_rpc_reply(conn), "channel");
     amqp_basic_qos(conn, 1, 0, 1000, 0);
@@ -120,7 +122,8 @@ static long long metric(int port, const char *name)
     buf[len] = '\0';
     long long total = -1;
     size_t nlen = strlen(name);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (char *line = buf; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, name, nlen) == 0 && (line[nlen] == ' ' || line[nlen] == '{')) {
             char *sp = strchr(line, ' ');
             if (sp)

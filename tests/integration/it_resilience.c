@@ -61,8 +61,8 @@ static void publish_many(struct fixture *f, const char *type, int n, const char 
                          int64_t sleep_ms, char (*ids)[37])
 {
     for (int i = 0; i < n; i++)
-        assert_int_equal(th_publish_probe(f->amqp, "sy.events", type, f->run, i, action,
-                                          sleep_ms, -1, ids ? ids[i] : NULL),
+        assert_int_equal(th_publish_probe(f->amqp, "sy.events", type, f->run, i, action, sleep_ms,
+                                          -1, ids ? ids[i] : NULL),
                          0);
     assert_int_equal(sy_amqp_wait_confirms(f->amqp, 30000), 0);
 }
@@ -83,9 +83,8 @@ static void test_sigkill_mid_batch_loses_nothing(void **state)
     static char ids[N][37];
     publish_many(f, "probebatch.work", N, "sleep", 2, ids);
 
-    const char *env[] = {"SY_PROBE_WORKER=probe_batch", "SY_PROBE_BATCH=1",
-                         "SY_PROBE_BATCH_MAX=50", "SY_HANDLER_THREADS=2", "SY_PREFETCH=200",
-                         NULL};
+    const char *env[] = {"SY_PROBE_WORKER=probe_batch", "SY_PROBE_BATCH=1", "SY_PROBE_BATCH_MAX=50",
+                         "SY_HANDLER_THREADS=2",        "SY_PREFETCH=200",  NULL};
     struct th_proc w;
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
     struct done_cond some = {f->redis, f->run, N / 5};
@@ -125,8 +124,7 @@ static void test_rabbitmq_restart_under_load_reconnects_and_finishes(void **stat
     publish_many(f, "probe.work", N, "sleep", 1, ids);
     th_need_env("SY_FLEET");
 
-    const char *env[] = {"SY_HANDLER_THREADS=4", "SY_PREFETCH=100", "SY_RECONNECT_MAX=2000",
-                         NULL};
+    const char *env[] = {"SY_HANDLER_THREADS=4", "SY_PREFETCH=100", "SY_RECONNECT_MAX=2000", NULL};
     struct th_proc w;
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
     struct done_cond some = {f->redis, f->run, N / 8};
@@ -159,8 +157,7 @@ static void test_sigterm_drains_in_flight_work_and_exits_zero(void **state)
     static char ids[N][37];
     publish_many(f, "probe.work", N, "sleep", 800, ids);
 
-    const char *env[] = {"SY_HANDLER_THREADS=4", "SY_PREFETCH=10", "SY_SHUTDOWN_GRACE=20s",
-                         NULL};
+    const char *env[] = {"SY_HANDLER_THREADS=4", "SY_PREFETCH=10", "SY_SHUTDOWN_GRACE=20s", NULL};
     struct th_proc w;
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
     /* Wait until the first four are being handled (each takes 800 ms). */

@@ -83,9 +83,9 @@ static void test_published_messages_are_handled_once_and_acked(void **state)
     enum { N = 500 };
     static char ids[N][37];
     for (int i = 0; i < N; i++)
-        assert_int_equal(th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, i, "ack",
-                                          -1, -1, ids[i]),
-                         0);
+        assert_int_equal(
+            th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, i, "ack", -1, -1, ids[i]),
+            0);
     assert_int_equal(sy_amqp_wait_confirms(f->amqp, 10000), 0);
     struct done_cond c = {f->redis, f->run, N};
     assert_true(th_wait_until(done_reached, &c, 30000));
@@ -166,8 +166,7 @@ static void test_rejected_message_is_dead_lettered_with_reason(void **state)
     struct fixture *f = *state;
     char id[37];
     assert_int_equal(
-        th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, 3, "reject", -1, -1, id),
-        0);
+        th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, 3, "reject", -1, -1, id), 0);
     assert_int_equal(sy_amqp_wait_confirms(f->amqp, 10000), 0);
     struct depth_cond c = {f->amqp, "sy.probe.dead", 1};
     assert_true(th_wait_until(depth_reached, &c, 15000));
@@ -185,11 +184,14 @@ static void test_schema_invalid_message_never_reaches_the_handler(void **state)
     int dlen = snprintf(data, sizeof data, "\x82\xa3run\xb0%s\xa1n\xa1x", f->run);
     void *body = NULL;
     size_t len = 0;
-    assert_int_equal(sy_msg_encode("probe.work", "schema-bad-1", "sy-test", 0, data,
-                                   (size_t)dlen, &body, &len),
-                     0);
-    struct sy_publish p = {.exchange = "sy.events", .routing_key = "probe.work", .body = body,
-                           .len = len, .message_id = "schema-bad-1"};
+    assert_int_equal(
+        sy_msg_encode("probe.work", "schema-bad-1", "sy-test", 0, data, (size_t)dlen, &body, &len),
+        0);
+    struct sy_publish p = {.exchange = "sy.events",
+                           .routing_key = "probe.work",
+                           .body = body,
+                           .len = len,
+                           .message_id = "schema-bad-1"};
     assert_int_equal(sy_amqp_publish(f->amqp, &p, 10000), 0);
     free(body);
     struct depth_cond c = {f->amqp, "sy.probe.dead", 1};
@@ -205,8 +207,11 @@ static void test_non_msgpack_body_is_dead_lettered(void **state)
 {
     struct fixture *f = *state;
     const char *text = "{\"this\": \"is json, not msgpack\"}";
-    struct sy_publish p = {.exchange = "sy.events", .routing_key = "probe.work", .body = text,
-                           .len = strlen(text), .message_id = "not-msgpack-1"};
+    struct sy_publish p = {.exchange = "sy.events",
+                           .routing_key = "probe.work",
+                           .body = text,
+                           .len = strlen(text),
+                           .message_id = "not-msgpack-1"};
     assert_int_equal(sy_amqp_publish(f->amqp, &p, 10000), 0);
     struct depth_cond c = {f->amqp, "sy.probe.dead", 1};
     assert_true(th_wait_until(depth_reached, &c, 15000));
@@ -222,10 +227,14 @@ static void test_unknown_version_is_dead_lettered(void **state)
     char body[256];
     int n = snprintf(body, sizeof body,
                      "\x86\xa1v\x07\xa2id\xa5v7-id\xa4type\xaaprobe.work\xa2ts\x01\xa6source"
-                     "\xa4test\xa4" "data\x82\xa3run\xb0%s\xa1n\x01",
+                     "\xa4test\xa4"
+                     "data\x82\xa3run\xb0%s\xa1n\x01",
                      f->run);
-    struct sy_publish p = {.exchange = "sy.events", .routing_key = "probe.work", .body = body,
-                           .len = (size_t)n, .message_id = "v7-id"};
+    struct sy_publish p = {.exchange = "sy.events",
+                           .routing_key = "probe.work",
+                           .body = body,
+                           .len = (size_t)n,
+                           .message_id = "v7-id"};
     assert_int_equal(sy_amqp_publish(f->amqp, &p, 10000), 0);
     struct depth_cond c = {f->amqp, "sy.probe.dead", 1};
     assert_true(th_wait_until(depth_reached, &c, 15000));
@@ -237,18 +246,17 @@ static void test_unknown_version_is_dead_lettered(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_published_messages_are_handled_once_and_acked,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_published_messages_are_handled_once_and_acked, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retry_comes_back_after_its_delay_and_not_earlier,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_exhausted_land_in_dead_letter_queue, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_rejected_message_is_dead_lettered_with_reason,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_message_is_dead_lettered_with_reason, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_schema_invalid_message_never_reaches_the_handler,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_msgpack_body_is_dead_lettered, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_non_msgpack_body_is_dead_lettered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_version_is_dead_lettered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -218,8 +218,12 @@ int th_publish_probe(struct sy_amqp *a, const char *exchange, const char *type, 
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
-    struct sy_publish p = {.exchange = exchange, .routing_key = type, .body = body, .len = len,
-                           .message_id = id, .type = type};
+    struct sy_publish p = {.exchange = exchange,
+                           .routing_key = type,
+                           .body = body,
+                           .len = len,
+                           .message_id = id,
+                           .type = type};
     rc = sy_amqp_publish_nowait(a, &p);
     free(body);
     if (rc == 0 && id_out)

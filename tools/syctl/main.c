@@ -171,7 +171,7 @@ int syctl_pg(struct syctl *c, struct sy_pg **out)
 
 int syctl_worker(struct syctl *c, const char *name, const struct sy_topo_worker **out)
 {
-    const struct sy_topology *t;
+    const struct sy_topology *t = NULL;
     int rc = syctl_topology(c, &t);
 
     if (rc)
