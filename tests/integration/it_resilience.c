@@ -192,12 +192,50 @@ static void test_sigterm_drains_in_flight_work_and_exits_zero(void **state)
     assert_all_done(f, ids, N);
 }
 
+static void test_message_that_crashes_the_worker_ends_in_dead_letters(void **state)
+{
+    struct fixture *f = *state;
+    char id[37];
+    assert_int_equal(
+        th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, 0, "crash", -1, -1, id), 0);
+    assert_int_equal(sy_amqp_wait_confirms(f->amqp, 10000), 0);
+    /* The test topology's delivery limit is 5: each start takes the message and dies on it;
+     * after the limit the broker dead-letters it instead of handing it out again. */
+    const char *env[] = {"SY_PREFETCH=1", "ASAN_OPTIONS=handle_abort=0", NULL};
+    int starts = 0;
+    while (th_queue_depth(f->amqp, "sy.probe.dead") == 0 && starts < 10) {
+        struct th_proc w;
+        assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
+        starts++;
+        if (th_proc_wait(&w, 5000) != 0) { /* nothing left to crash on */
+            th_proc_signal(&w, SIGTERM);
+            assert_int_equal(th_proc_wait(&w, 30000), 0);
+        }
+        th_sleep_ms(100);
+    }
+    fprintf(stderr, "dead-lettered after %d crashing starts\n", starts);
+    assert_true(starts >= 5);
+    assert_int_equal(th_queue_depth(f->amqp, "sy.probe.dead"), 1);
+    assert_int_equal(th_queue_depth(f->amqp, "sy.probe"), 0);
+    struct sy_amqp_msg *m = NULL;
+    assert_int_equal(sy_amqp_get(f->amqp, "sy.probe.dead", &m), 0);
+    assert_string_equal(m->message_id, id);
+    json_t *death = json_array_get(json_object_get(m->headers, "x-death"), 0);
+    assert_non_null(death);
+    assert_string_equal(json_string_value(json_object_get(death, "reason")), "delivery_limit");
+    assert_int_equal(sy_amqp_settle(f->amqp, m, 1, 0), 0);
+    sy_amqp_msg_free(m);
+    assert_int_equal(th_probe_seen(f->redis, f->run, id), 0); /* it crashed before recording */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigkill_mid_batch_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drains_in_flight_work_and_exits_zero, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_message_that_crashes_the_worker_ends_in_dead_letters,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_rabbitmq_restart_under_load_reconnects_and_finishes,
                                         setup, teardown),
     };
