@@ -1,26 +1,38 @@
-/* health.c - the health server: /healthz, /readyz and /metrics over libmicrohttpd, served by
- * one internal thread so probes keep answering while handler threads are busy. */
+/* health.c - the health server: /healthz, /readyz and /metrics, served by one small thread so
+ * probes keep answering while handler threads are busy.
+ *
+ * Three GET endpoints for probes and scrapers need no HTTP library: a general-purpose server
+ * (libmicrohttpd brings GnuTLS and its dependencies) would more than double an idle worker's
+ * resident memory. Requests are read with a deadline and a size limit, one connection at a
+ * time, and every answer closes the connection. */
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/metrics.h"
 
-#define HEALTH_CONN_LIMIT 16
-#define HEALTH_TIMEOUT_S  10
-#define HEALTH_WHY_MAX    256
-#define HEALTH_ADDR_MAX   255
+#define HEALTH_REQ_MAX     4096 /* request line and headers; a probe sends a few hundred bytes */
+#define HEALTH_DEADLINE_MS 2000 /* to read a request and write its answer */
+#define HEALTH_WHY_MAX     256
+#define HEALTH_ADDR_MAX    255
 
 struct sy_health {
-    struct MHD_Daemon *daemon;
+    int fd;
+    int stop_pipe[2];
+    pthread_t tid;
     sy_ready_fn ready;
     void *ud;
     int port;
@@ -28,85 +40,177 @@ struct sy_health {
 
 static const char text_plain[] = "text/plain; charset=utf-8";
 
-/* Queues a response and drops our reference; MHD keeps its own until it is sent. */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
-                             void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+static int64_t mono_ms(void)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
-    if (!resp) {
-        if (mode == MHD_RESPMEM_MUST_FREE)
-            free(body);
-        return MHD_NO;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for fd to be ready for `events` until the deadline: 0, or -1 on timeout/error. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
 }
 
-static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned status, const char *text)
+static int write_all(int fd, const char *p, size_t len, int64_t deadline)
 {
-    return reply(conn, status, text_plain, (void *)text, strlen(text), MHD_RESPMEM_PERSISTENT);
+    while (len > 0) {
+        if (wait_fd(fd, POLLOUT, deadline) != 0)
+            return -1;
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
-static enum MHD_Result serve_ready(struct sy_health *h, struct MHD_Connection *conn)
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+static void respond(int fd, int status, const char *ctype, const char *body, bool head,
+                    int64_t deadline)
+{
+    char hdr[512];
+    size_t len = strlen(body);
+    int n = snprintf(hdr, sizeof hdr,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                     status, status_text(status), ctype, len,
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    if (write_all(fd, hdr, (size_t)n, deadline) == 0 && !head)
+        write_all(fd, body, len, deadline);
+}
+
+static void serve_ready(struct sy_health *h, int fd, bool head, int64_t deadline)
 {
     char why[HEALTH_WHY_MAX] = "";
     int rc = h->ready ? h->ready(h->ud, why, sizeof why) : 0;
-    if (rc == 0)
-        return reply_static(conn, MHD_HTTP_OK, "ready\n");
+    if (rc == 0) {
+        respond(fd, 200, text_plain, "ready\n", head, deadline);
+        return;
+    }
     /* The reason may quote a connection error; redact it as a log line would be. */
-    char safe[HEALTH_WHY_MAX];
+    char safe[HEALTH_WHY_MAX], body[HEALTH_WHY_MAX + 16];
     why[sizeof why - 1] = '\0';
     sy_log_redact(why[0] ? why : sy_strerror(rc), safe, sizeof safe);
-    char *body = NULL;
-    int n = asprintf(&body, "not ready: %s\n", safe);
-    if (n < 0)
-        return reply_static(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
-    return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, body, (size_t)n,
-                 MHD_RESPMEM_MUST_FREE);
+    snprintf(body, sizeof body, "not ready: %s\n", safe);
+    respond(fd, 503, text_plain, body, head, deadline);
 }
 
-static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
+static void serve_metrics(int fd, bool head, int64_t deadline)
 {
     char *text = sy_metrics_render();
-    if (!text)
-        return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-    return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", text, strlen(text),
-                 MHD_RESPMEM_MUST_FREE);
+    if (!text) {
+        respond(fd, 500, text_plain, "out of memory\n", head, deadline);
+        return;
+    }
+    respond(fd, 200, "text/plain; version=0.0.4", text, head, deadline);
+    free(text);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* Reads one request head (up to the blank line) and answers it. */
+static void serve_conn(struct sy_health *h, int fd)
 {
-    struct sy_health *h = cls;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-    if (strcmp(url, "/healthz") == 0)
-        return reply_static(conn, MHD_HTTP_OK, "ok\n");
-    if (strcmp(url, "/readyz") == 0)
-        return serve_ready(h, conn);
-    if (strcmp(url, "/metrics") == 0)
-        return serve_metrics(conn);
-    return reply_static(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    int64_t deadline = mono_ms() + HEALTH_DEADLINE_MS;
+    char req[HEALTH_REQ_MAX + 1];
+    size_t len = 0;
+    for (;;) {
+        if (wait_fd(fd, POLLIN, deadline) != 0)
+            return;
+        ssize_t n = recv(fd, req + len, HEALTH_REQ_MAX - len, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return;
+        len += (size_t)n;
+        req[len] = '\0';
+        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+            break;
+        if (len == HEALTH_REQ_MAX) {
+            respond(fd, 431, text_plain, "request too large\n", false, deadline);
+            return;
+        }
+    }
+    /* "METHOD SP target SP HTTP/x.y" */
+    char method[16], target[1024];
+    if (sscanf(req, "%15[A-Z] %1023[^ \r\n] HTTP/", method, target) != 2) {
+        respond(fd, 400, text_plain, "bad request\n", false, deadline);
+        return;
+    }
+    target[strcspn(target, "?")] = '\0';
+    bool head = strcmp(method, "HEAD") == 0;
+    if (!head && strcmp(method, "GET") != 0)
+        respond(fd, 405, text_plain, "method not allowed\n", false, deadline);
+    else if (strcmp(target, "/healthz") == 0)
+        respond(fd, 200, text_plain, "ok\n", head, deadline);
+    else if (strcmp(target, "/readyz") == 0)
+        serve_ready(h, fd, head, deadline);
+    else if (strcmp(target, "/metrics") == 0)
+        serve_metrics(fd, head, deadline);
+    else
+        respond(fd, 404, text_plain, "not found\n", head, deadline);
 }
 
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void *health_main(void *arg)
 {
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n > 0 && line[n - 1] == '\n')
-        line[--n] = '\0';
-    sy_log_warn("health.http", "%s", line);
+    struct sy_health *h = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = h->fd, .events = POLLIN},
+                              {.fd = h->stop_pipe[0], .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            sy_log_error("health.poll", "poll failed: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents)
+            break;
+        if (!(p[0].revents & POLLIN))
+            continue;
+        int c = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0)
+            continue; /* the client gave up, or fds ran out: the next probe tries again */
+        serve_conn(h, c);
+        close(c);
+    }
+    return NULL;
 }
 
 /* "host:port", "[v6]:port" or ":port" (all interfaces). Resolves to one socket address. */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                      size_t errlen)
 {
     const char *colon = addr ? strrchr(addr, ':') : NULL;
     if (!colon) {
@@ -142,20 +246,16 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, 
         return -SY_EINVAL;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }
 
-/* The port the kernel gave us when asked for port 0. */
-static int bound_port(struct MHD_Daemon *d)
+static int bound_port(int fd)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (info && info->port)
-        return info->port;
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) != 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -172,7 +272,8 @@ struct sy_health *sy_health_start(const char *addr, sy_ready_fn ready, void *ud,
     }
     err[0] = '\0';
     struct sockaddr_storage ss = {0};
-    if (parse_addr(addr, &ss, err, errlen) != 0)
+    socklen_t sslen = 0;
+    if (parse_addr(addr, &ss, &sslen, err, errlen) != 0)
         return NULL;
     struct sy_health *h = calloc(1, sizeof *h);
     if (!h) {
@@ -181,24 +282,30 @@ struct sy_health *sy_health_start(const char *addr, sy_ready_fn ready, void *ud,
     }
     h->ready = ready;
     h->ud = ud;
-
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* The logger goes first: MHD complains about options seen before it. */
-    h->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HEALTH_CONN_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEALTH_TIMEOUT_S, MHD_OPTION_END);
-    if (!h->daemon) {
-        snprintf(err, errlen, "health server: cannot listen on %.64s", addr);
-        free(h);
-        return NULL;
+    h->stop_pipe[0] = h->stop_pipe[1] = -1;
+    int one = 1;
+    h->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (h->fd < 0 || setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(h->fd, (struct sockaddr *)&ss, sslen) != 0 || listen(h->fd, 16) != 0) {
+        snprintf(err, errlen, "health server: cannot listen on %.64s: %s", addr, strerror(errno));
+        goto fail;
     }
-    h->port = bound_port(h->daemon);
+    if (pipe2(h->stop_pipe, O_CLOEXEC) != 0 || pthread_create(&h->tid, NULL, health_main, h)) {
+        snprintf(err, errlen, "health server: cannot start its thread");
+        goto fail;
+    }
+    h->port = bound_port(h->fd);
     sy_log_info("health.start", "health server listening on port %d", h->port);
     return h;
+fail:
+    if (h->fd >= 0)
+        close(h->fd);
+    if (h->stop_pipe[0] >= 0) {
+        close(h->stop_pipe[0]);
+        close(h->stop_pipe[1]);
+    }
+    free(h);
+    return NULL;
 }
 
 int sy_health_port(const struct sy_health *h)
@@ -210,6 +317,11 @@ void sy_health_stop(struct sy_health *h)
 {
     if (!h)
         return;
-    MHD_stop_daemon(h->daemon);
+    char b = 1;
+    if (write(h->stop_pipe[1], &b, 1) == 1)
+        pthread_join(h->tid, NULL);
+    close(h->fd);
+    close(h->stop_pipe[0]);
+    close(h->stop_pipe[1]);
     free(h);
 }

@@ -222,10 +222,55 @@ static void bad_addresses_are_refused_with_a_reason(void **state)
     sy_health_stop(NULL);
 }
 
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void oversized_request_is_refused_with_431(void **state)
+{
+    struct sy_health *h = start(NULL, NULL);
+    int fd = connect_to(sy_health_port(h));
+    static char big[8192];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "GET /healthz HTTP/1.0\r\nX-Long: ", 32);
+    assert_int_equal(write(fd, big, sizeof big), (ssize_t)sizeof big);
+    char buf[256] = "";
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_true(read(fd, buf, sizeof buf - 1) > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 431 "));
+    close(fd);
+    sy_health_stop(h);
+}
+
+static void a_silent_client_does_not_stop_the_probes(void **state)
+{
+    struct sy_health *h = start(NULL, NULL);
+    int port = sy_health_port(h);
+    int idle = connect_to(port); /* connects and never sends a byte */
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    struct http_reply r;
+    assert_int_equal(http_get(port, "/healthz", &r), 0);
+    gettimeofday(&t1, NULL);
+    assert_int_equal(r.status, 200);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    assert_true(ms < 4000); /* at most the per-request deadline (2 s) behind the idle one */
+    close(idle);
+    sy_health_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(healthz_answers_ok_on_a_kernel_chosen_port),
+        cmocka_unit_test(oversized_request_is_refused_with_431),
+        cmocka_unit_test(a_silent_client_does_not_stop_the_probes),
         cmocka_unit_test(readyz_follows_the_ready_function),
         cmocka_unit_test(readyz_without_a_function_is_ready),
         cmocka_unit_test(readyz_reason_is_redacted),
