@@ -5,9 +5,13 @@
  * blocking; calling into the library at least every TICK_MS is also what keeps heartbeats
  * flowing while handlers run for minutes. Handler threads only see deliveries copied into one
  * malloc'd block each; they hand them back through a lock-free completion stack and wake the
- * I/O thread only when it sleeps. Acks are multiple-acks over a window of delivery tags;
- * retries and dead letters are published on a second, confirm-mode channel and the original
- * is settled only once the broker confirmed the copy. */
+ * I/O thread only for what cannot wait. Acks are multiple-acks over a window of delivery tags,
+ * coalesced, because on a quorum queue every ack is a replicated log entry; retries and dead
+ * letters are published on a second, confirm-mode channel and the original is settled only
+ * once the broker confirmed the copy.
+ *
+ * Wake-ups are what a fast worker spends its CPU on (measured: a no-op handler on a 2-core
+ * machine spent half its time switching threads), hence the batching knobs below. */
 #include "broker_int.h"
 
 #include <amqp.h>
@@ -44,6 +48,13 @@
 #define HDR_STR_MAX      255 /* x-sy-routing-key / x-sy-exchange values taken from headers */
 #define ATTEMPTS_MAX     1000000
 #define BATCH_CAP        10000
+#define SHARE_MAX        32    /* deliveries a single-message handler thread takes at once */
+#define FAST_CALL_NS     50000 /* handler calls quicker than this on average are "quick" */
+#define SPILL_AFTER_MS   50    /* see spill_due() */
+#define COALESCE_MIN     1     /* deliveries in a round that mark a steady stream */
+#define COALESCE_US      250   /* then gather the next round this long (see io_run) */
+#define VERDICT_RETURN   100   /* internal: taken by a handler thread but never started */
+#define ACK_DELAY_MS     10    /* longest wait before a verdict's ack goes out */
 
 /* One delivery, copied out of the library's frames into a single block: the struct, then the
  * body, then the strings. Owned by whoever holds it: the hand-off queue, a handler thread,
@@ -135,12 +146,16 @@ struct sy_broker {
     pthread_cond_t start_cv;
     struct delivery *q_head, *q_tail;
     size_t q_len;
-    unsigned q_waiters, busy, started;
+    unsigned q_waiters, started;
+    atomic_uint busy; /* handler threads holding deliveries (incremented under q_mu) */
+    atomic_uint_fast64_t avg_call_ns;
     bool q_stop;
 
     /* Completions (handlers -> I/O thread) and wake-ups. */
     _Atomic(struct delivery *) done_head;
-    atomic_int armed; /* the I/O thread is (about to be) asleep in poll */
+    atomic_uint done_pending; /* completions pushed since the I/O thread last took them */
+    unsigned wake_batch;      /* ACK completions that are worth waking the I/O thread for */
+    atomic_int armed;         /* the I/O thread is (about to be) asleep in poll */
     int efd;
 
     /* Handler publishes. */
@@ -170,6 +185,10 @@ struct sy_broker {
     char consumer_tag[256];
     uint64_t next_pub_seq;
     struct window win;
+    size_t ack_batch;   /* settled tags that trigger a multiple ack at once */
+    int64_t ack_due;    /* when the oldest unacked verdict must be acked (0: none) */
+    uint64_t block_tag; /* the pending tag that holds settled ones above it, since when */
+    int64_t block_since;
     struct outq out;
     struct assembly asm1, asm2;
     struct delivery *fresh_head, *fresh_tail; /* assembled this round, not yet handed over */
@@ -289,12 +308,37 @@ static void wake_io_always(struct sy_broker *b)
 /* A library byte string as printf arguments ("%.*s"), safe when it is empty. */
 #define BYTES_ARG(x) (int)(x).len, (x).bytes ? (const char *)(x).bytes : ""
 
+/* Copies a short string from the library (always NUL-terminated, cut to fit). */
+static void bytes_to(char *dst, size_t sz, amqp_bytes_t src)
+{
+    size_t n = src.len < sz - 1 ? src.len : sz - 1;
+
+    if (n)
+        memcpy(dst, src.bytes, n);
+    dst[n] = '\0';
+}
+
 static void delivery_free(struct delivery *d)
 {
     if (d) {
         free(d->reason);
         free(d);
     }
+}
+
+/* Whether handler calls are quick: an average (EWMA) under FAST_CALL_NS. */
+static bool handlers_fast(struct sy_broker *b)
+{
+    return atomic_load_explicit(&b->avg_call_ns, memory_order_relaxed) < FAST_CALL_NS;
+}
+
+static void note_call(struct sy_broker *b, double seconds)
+{
+    uint_fast64_t ns = (uint_fast64_t)(seconds * 1e9), avg;
+
+    avg = atomic_load_explicit(&b->avg_call_ns, memory_order_relaxed);
+    avg = avg - avg / 8 + ns / 8; /* racy on purpose: a rough average is all it needs */
+    atomic_store_explicit(&b->avg_call_ns, avg, memory_order_relaxed);
 }
 
 static const char *verdict_reason(const struct delivery *d)
@@ -494,12 +538,13 @@ static void rfc3339_now(char *buf, size_t sz)
 {
     struct timespec ts;
     struct tm tm;
-    char base[32];
+    size_t n;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, sz, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+    n = strftime(buf, sz, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n > 0 && n < sz)
+        snprintf(buf + n, sz - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 /* Parks d in a delay queue; it comes back to this worker's queue when its expiration passes. */
@@ -633,22 +678,49 @@ static void on_confirm(struct sy_broker *b, uint64_t tag, bool multiple, bool na
 
 /* --- acks ----------------------------------------------------------------------------------- */
 
+/* Whether the settled tags stuck above the lowest pending one should be acked singly now:
+ * only once that same tag has blocked them for SPILL_AFTER_MS, so that a handler thread that
+ * was merely descheduled for a moment does not turn one multiple-ack into hundreds of single
+ * ones (each a replicated log entry on a quorum queue). */
+static bool spill_due(struct sy_broker *b, int64_t now)
+{
+    uint64_t tag = b->win.s[b->win.head].tag;
+
+    if (tag != b->block_tag) {
+        b->block_tag = tag;
+        b->block_since = now;
+        return false;
+    }
+    return now - b->block_since >= SPILL_AFTER_MS;
+}
+
 /* One multiple-ack up to the highest tag below which everything is settled; settled tags
- * stuck above a slow one are acked singly once they are more than half the window. */
-static void flush_acks(struct sy_broker *b)
+ * stuck above a slow one are acked singly once they are more than half the window. On a
+ * quorum queue every ack is a replicated log entry, so acks are also coalesced: the multiple
+ * ack goes out once a quarter of the window is settled, ACK_DELAY_MS after the oldest
+ * unacked verdict, or at once when `force` (draining). */
+static void flush_acks(struct sy_broker *b, int64_t now, bool force)
 {
     struct window *w = &b->win;
     size_t i = w->head, end = w->head + w->n;
+    bool sent = false;
 
+    if (w->settled == 0) {
+        b->ack_due = 0;
+        return;
+    }
+    if (b->ack_due == 0)
+        b->ack_due = now + ACK_DELAY_MS;
     while (i < end && w->s[i].state == SLOT_SETTLED)
         i++;
-    if (i > w->head) {
+    if (i > w->head && (force || now >= b->ack_due || i - w->head >= b->ack_batch)) {
         send_ack(b, w->s[i - 1].tag, true);
         w->settled -= i - w->head;
         w->n -= i - w->head;
         w->head = w->n ? i : 0;
+        sent = true;
     }
-    if (w->settled > 0 && w->settled > b->o.prefetch / 2) {
+    if (w->settled > 0 && w->settled > b->o.prefetch / 2 && spill_due(b, now)) {
         size_t keep = w->head;
 
         end = w->head + w->n;
@@ -662,14 +734,22 @@ static void flush_acks(struct sy_broker *b)
         w->settled = 0;
         if (w->n == 0)
             w->head = 0;
+        sent = true;
     }
+    if (w->settled == 0)
+        b->ack_due = 0;
+    else if (sent)
+        b->ack_due = now + ACK_DELAY_MS;
 }
 
 /* --- completions ----------------------------------------------------------------------------- */
 
 static void process_completions(struct sy_broker *b)
 {
-    struct delivery *list = atomic_exchange(&b->done_head, NULL), *rev = NULL;
+    struct delivery *list, *rev = NULL;
+
+    atomic_store(&b->done_pending, 0);
+    list = atomic_exchange(&b->done_head, NULL);
     const struct sy_topo_worker *tw = b->o.tw;
 
     while (list) { /* the stack is LIFO: restore completion order */
@@ -688,7 +768,12 @@ static void process_completions(struct sy_broker *b)
             b->in_flight--;
             continue;
         }
-        if (d->verdict == SY_ACK) {
+        if (d->verdict == VERDICT_RETURN) {
+            send_requeue(b, d->tag);
+            win_remove(&b->win, d->tag);
+            delivery_free(d);
+            b->in_flight--;
+        } else if (d->verdict == SY_ACK) {
             win_settle(&b->win, d->tag);
             b->n_acked++;
             delivery_free(d);
@@ -973,8 +1058,8 @@ static void on_consume_channel(struct sy_broker *b, const amqp_frame_t *f)
                 return;
             }
             a->tag = m->delivery_tag;
-            snprintf(a->rk, sizeof a->rk, "%.*s", BYTES_ARG(m->routing_key));
-            snprintf(a->ex, sizeof a->ex, "%.*s", BYTES_ARG(m->exchange));
+            bytes_to(a->rk, sizeof a->rk, m->routing_key);
+            bytes_to(a->ex, sizeof a->ex, m->exchange);
             a->phase = 1;
             return;
         }
@@ -1190,12 +1275,11 @@ static void hand_over(struct sy_broker *b)
         b->q_head = b->fresh_head;
     b->q_tail = b->fresh_tail;
     b->q_len += n;
-    if (b->q_waiters > 0) {
-        if (n == 1)
-            pthread_cond_signal(&b->q_cv);
-        else
-            pthread_cond_broadcast(&b->q_cv);
-    }
+    /* Wake as many idle handlers as there is work for: one per delivery when handler calls
+     * are slow, one per share when they are quick (a wake-up costs more than the call). */
+    size_t wake = handlers_fast(b) ? (n + SHARE_MAX - 1) / SHARE_MAX : n;
+    for (size_t i = 0; i < wake && i < b->q_waiters; i++)
+        pthread_cond_signal(&b->q_cv);
     pthread_mutex_unlock(&b->q_mu);
     b->fresh_head = b->fresh_tail = NULL;
     b->fresh_n = 0;
@@ -1323,6 +1407,7 @@ static void io_teardown(struct sy_broker *b, bool graceful)
     }
     b->out.head = b->out.n = 0;
     b->win.head = b->win.n = b->win.settled = 0;
+    b->ack_due = 0;
     delivery_free(b->asm1.d);
     memset(&b->asm1, 0, sizeof b->asm1);
     memset(&b->asm2, 0, sizeof b->asm2);
@@ -1365,6 +1450,7 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
     int fd = amqp_get_sockfd(b->conn);
     bool sock_ready = true, more = false;
     int64_t last_read = 0;
+    uint64_t round_msgs = 0;
 
     for (;;) {
         int64_t now = mono_ms();
@@ -1374,8 +1460,13 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
 
         if (sock_ready || more || now - last_read >= TICK_MS || amqp_frames_enqueued(b->conn) ||
             amqp_data_in_buffer(b->conn)) {
+            uint64_t before = b->n_consumed;
+
             pump_frames(b, &more);
             last_read = now;
+            round_msgs = b->n_consumed - before;
+        } else {
+            round_msgs = 0;
         }
         if (!b->lost)
             process_completions(b);
@@ -1395,7 +1486,7 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
             return_queued(b);
         }
         if (!b->lost)
-            flush_acks(b);
+            flush_acks(b, now, stopping);
         if (!b->lost && !b->cancel_sent)
             hand_over(b);
         flush_metrics(b, seen);
@@ -1408,7 +1499,23 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
                 return RUN_GRACE;
         }
 
-        timeout = more ? 0 : TICK_MS;
+        /* Under a steady stream, let deliveries gather for a moment instead of waking for
+         * every few frames: fewer, larger rounds cost the I/O and handler threads far fewer
+         * wake-ups, for at most COALESCE_US of latency (like a NIC's interrupt moderation). */
+        if (!more && !stopping && round_msgs >= COALESCE_MIN) {
+            struct timespec pause = {0, COALESCE_US * 1000};
+
+            nanosleep(&pause, NULL);
+            sock_ready = true;
+            continue;
+        }
+        /* With deliveries in flight, verdicts are picked up within ACK_DELAY_MS even when no
+         * handler wakes us (see complete()). */
+        timeout = more ? 0 : b->in_flight > 0 ? ACK_DELAY_MS : TICK_MS;
+        if (timeout > 0 && b->ack_due > 0)
+            timeout = b->ack_due - now <= 0
+                          ? 0
+                          : (int)(b->ack_due - now < timeout ? b->ack_due - now : timeout);
         if (timeout > 0) {
             atomic_store(&b->armed, 1);
             if (atomic_load(&b->done_head) || atomic_load(&b->pub_pending) ||
@@ -1575,6 +1682,19 @@ static struct sy_msg *prepare(struct sy_broker *b, struct delivery *d)
     return msg;
 }
 
+/* Call with q_mu held and the queue not empty. */
+static struct delivery *q_pop(struct sy_broker *b)
+{
+    struct delivery *d = b->q_head;
+
+    b->q_head = d->next;
+    if (!b->q_head)
+        b->q_tail = NULL; /* never leave it pointing at a delivery a handler now owns */
+    b->q_len--;
+    d->next = NULL;
+    return d;
+}
+
 /* Takes up to max deliveries; a batch handler waits up to batch_wait_ms for a batch to fill.
  * 0 when the broker stops. */
 static size_t take(struct sy_broker *b, struct delivery **out, size_t max)
@@ -1592,57 +1712,84 @@ static size_t take(struct sy_broker *b, struct delivery **out, size_t max)
         struct timespec abs = mono_abs(mono_ms() + h->batch_wait_ms);
 
         for (;;) {
-            while (n < max && b->q_head) {
-                out[n++] = b->q_head;
-                b->q_head = b->q_head->next;
-                b->q_len--;
-            }
+            while (n < max && b->q_head)
+                out[n++] = q_pop(b);
             if (n == max || b->q_stop)
                 break;
             b->q_waiters++;
             int rc = pthread_cond_timedwait(&b->q_cv, &b->q_mu, &abs);
             b->q_waiters--;
             if (rc == ETIMEDOUT) {
-                while (n < max && b->q_head) {
-                    out[n++] = b->q_head;
-                    b->q_head = b->q_head->next;
-                    b->q_len--;
-                }
+                while (n < max && b->q_head)
+                    out[n++] = q_pop(b);
                 break;
             }
         }
     } else {
-        while (n < max && b->q_head) {
-            out[n++] = b->q_head;
-            b->q_head = b->q_head->next;
-            b->q_len--;
-        }
+        /* Quick handler calls take a share of the queue at once, so a thread takes the
+         * lock and sleeps less often; slow ones take one at a time so every thread works. */
+        size_t share = handlers_fast(b) ? max : 1;
+
+        while (n < share && b->q_head)
+            out[n++] = q_pop(b);
     }
-    if (!b->q_head)
-        b->q_tail = NULL;
     if (n)
-        b->busy++;
+        atomic_fetch_add(&b->busy, 1);
+    /* More left than this thread will come back for soon: pass the wake-up on. */
+    if (b->q_head && b->q_waiters > 0 && (!handlers_fast(b) || b->q_len >= SHARE_MAX))
+        pthread_cond_signal(&b->q_cv);
     pthread_mutex_unlock(&b->q_mu);
     return n;
 }
 
-/* Returns handled deliveries to the I/O thread in one push. */
+/* Puts deliveries a thread took but did not start back at the head of the queue. */
+static void give_back(struct sy_broker *b, struct delivery **ds, size_t n)
+{
+    pthread_mutex_lock(&b->q_mu);
+    for (size_t i = n; i-- > 0;) {
+        ds[i]->next = b->q_head;
+        b->q_head = ds[i];
+        if (!b->q_tail)
+            b->q_tail = ds[i];
+        b->q_len++;
+    }
+    for (size_t i = 0; i < n && i < b->q_waiters; i++)
+        pthread_cond_signal(&b->q_cv);
+    pthread_mutex_unlock(&b->q_mu);
+}
+
+/* Returns handled deliveries to the I/O thread in one push. The I/O thread is woken only for
+ * what cannot wait: a retry or dead letter to publish, enough verdicts to ack (so the
+ * prefetch window never runs dry), or a drain. Otherwise it finds them on its own within
+ * ACK_DELAY_MS, which it never sleeps past while deliveries are in flight. */
 static void complete(struct sy_broker *b, struct delivery **ds, size_t n)
 {
     struct delivery *first = ds[0], *last = ds[n - 1], *head;
+    bool urgent = false;
+    unsigned pending;
 
-    for (size_t i = 0; i + 1 < n; i++)
-        ds[i]->next = ds[i + 1];
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n)
+            ds[i]->next = ds[i + 1];
+        urgent |= ds[i]->verdict != SY_ACK;
+    }
     head = atomic_load(&b->done_head);
     do {
         last->next = head;
     } while (!atomic_compare_exchange_weak(&b->done_head, &head, first));
-    wake_io(b);
+    pending = atomic_fetch_add(&b->done_pending, (unsigned)n) + (unsigned)n;
+    if (urgent || pending >= b->wake_batch || atomic_load(&b->stop_req))
+        wake_io(b);
+}
 
-    pthread_mutex_lock(&b->q_mu);
-    if (--b->busy == 0)
+/* The thread holds no deliveries any more. */
+static void idle_again(struct sy_broker *b)
+{
+    if (atomic_fetch_sub(&b->busy, 1) == 1 && atomic_load(&b->stop_req)) {
+        pthread_mutex_lock(&b->q_mu);
         pthread_cond_broadcast(&b->idle_cv);
-    pthread_mutex_unlock(&b->q_mu);
+        pthread_mutex_unlock(&b->q_mu);
+    }
 }
 
 static void handle_one(struct sy_broker *b, void *tstate, struct delivery *d)
@@ -1656,7 +1803,9 @@ static void handle_one(struct sy_broker *b, void *tstate, struct delivery *d)
     sy_log_set_msg(sy_msg_id(msg), sy_msg_type(msg));
     t0 = mono_s();
     v = b->o.handler->handle(tstate, msg);
-    sy_histogram_observe(b->m_handler, mono_s() - t0);
+    t0 = mono_s() - t0;
+    sy_histogram_observe(b->m_handler, t0);
+    note_call(b, t0);
     set_verdict(d, v, msg);
     sy_log_set_msg(NULL, NULL);
     sy_msg_destroy(msg);
@@ -1692,7 +1841,7 @@ static void *handler_main(void *arg)
     struct hthread *t = arg;
     struct sy_broker *b = t->b;
     const struct sy_handler *h = b->o.handler;
-    size_t max = 1;
+    size_t max = SHARE_MAX;
     struct delivery **ds = NULL;
     struct sy_msg **msgs = NULL;
     size_t *idx = NULL;
@@ -1723,11 +1872,26 @@ static void *handler_main(void *arg)
         size_t n;
 
         while ((n = take(b, ds, max)) > 0) {
-            if (h->handle_batch)
+            if (h->handle_batch) {
                 handle_batch(b, tstate, ds, n, msgs, idx);
-            else
-                handle_one(b, tstate, ds[0]);
-            complete(b, ds, n);
+                complete(b, ds, n);
+            } else {
+                /* Each verdict goes back as soon as it is known. Once a drain started, what
+                 * this thread took but did not start goes back to the broker; once calls
+                 * turned slow, it goes back to the shared queue for idle threads. */
+                for (size_t i = 0; i < n; i++) {
+                    if (i > 0 && atomic_load(&b->stop_req)) {
+                        ds[i]->verdict = VERDICT_RETURN;
+                    } else if (i > 0 && !handlers_fast(b)) {
+                        give_back(b, ds + i, n - i);
+                        break;
+                    } else {
+                        handle_one(b, tstate, ds[i]);
+                    }
+                    complete(b, &ds[i], 1);
+                }
+            }
+            idle_again(b);
         }
         if (h->thread_exit)
             h->thread_exit(b->o.hstate, tstate);
@@ -1761,6 +1925,8 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
         goto fail;
     }
     snprintf(b->conn_name, sizeof b->conn_name, "sy-%s %s", o->tw->name, o->instance);
+    b->ack_batch = o->prefetch / 4 ? o->prefetch / 4 : 1;
+    b->wake_batch = (unsigned)(b->ack_batch / 2 ? b->ack_batch / 2 : 1);
     b->threads = calloc(o->threads ? o->threads : 1, sizeof *b->threads);
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!b->threads || b->efd < 0) {
@@ -1775,6 +1941,8 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
     cond_init_mono(&b->start_cv);
     atomic_init(&b->done_head, NULL);
     snprintf(b->status, sizeof b->status, "connecting");
+    /* Handler calls count as slow until a run of quick ones proves otherwise. */
+    atomic_store(&b->avg_call_ns, FAST_CALL_NS * 8);
     if (getrandom(&b->rng, sizeof b->rng, 0) != (ssize_t)sizeof b->rng || b->rng == 0)
         b->rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ULL | 1;
 
@@ -1864,11 +2032,11 @@ void sy_broker_shutdown(struct sy_broker *b, struct sy_broker_stats *st)
     size_t left;
 
     memset(st, 0, sizeof *st);
+    b->stop_deadline = deadline;
+    atomic_store(&b->stop_req, 1);
     if (b->io_started) {
         struct timespec abs;
 
-        b->stop_deadline = deadline;
-        atomic_store(&b->stop_req, 1);
         wake_io_always(b);
         /* The I/O thread ends by itself at the deadline; a library call stuck on a dead
          * socket gets a little longer, then it is left behind. */
@@ -1882,12 +2050,13 @@ void sy_broker_shutdown(struct sy_broker *b, struct sy_broker_stats *st)
 
     /* Let running handler calls finish within the grace. */
     pthread_mutex_lock(&b->q_mu);
-    while (b->busy > 0 && mono_ms() < deadline) {
-        struct timespec abs = mono_abs(deadline);
+    while (atomic_load(&b->busy) > 0 && mono_ms() < deadline) {
+        int64_t until = mono_ms() + 100;
+        struct timespec abs = mono_abs(until < deadline ? until : deadline);
 
         pthread_cond_timedwait(&b->idle_cv, &b->q_mu, &abs);
     }
-    stuck = b->busy;
+    stuck = atomic_load(&b->busy);
     if (stuck == 0 && !io_alive) {
         b->q_stop = true;
         pthread_cond_broadcast(&b->q_cv);
