@@ -1601,8 +1601,12 @@ static void *io_main(void *arg)
         }
         if (connected_once) {
             b->n_reconnects++;
-            sy_log_info("amqp.connected", "reconnected after %u failed attempt(s); consuming %s",
-                        failures, b->queue);
+            if (failures)
+                sy_log_info("amqp.connected",
+                            "reconnected after %u failed attempt(s); consuming %s", failures,
+                            b->queue);
+            else
+                sy_log_info("amqp.connected", "reconnected; consuming %s", b->queue);
         } else {
             sy_log_info("amqp.connected", "consuming %s (prefetch %u)", b->queue, b->o.prefetch);
         }

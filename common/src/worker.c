@@ -309,8 +309,9 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         snprintf(w.instance, sizeof w.instance, "%s-%d", host, (int)getpid());
     }
     if (sy_log_level_parse(w.s.log_level, &level) != 0) {
-        sy_log_write(SY_LOG_ERROR, "worker.config", -1,
-                     "SY_LOG_LEVEL: expected debug, info, warn or error", "bad setting");
+        snprintf(err, sizeof err, "SY_LOG_LEVEL: expected debug, info, warn or error, got '%.32s'",
+                 w.s.log_level);
+        sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "bad setting");
         code = EXIT_CONFIG;
         goto out;
     }
