@@ -1235,6 +1235,13 @@ static void on_frame(struct sy_broker *b, const amqp_frame_t *f)
     }
 }
 
+/* Everything needed was copied out of the frames, so the library's pools can be reused. */
+static void release_buffers(struct sy_broker *b)
+{
+    if (!b->lost && !amqp_frames_enqueued(b->conn))
+        amqp_maybe_release_buffers(b->conn);
+}
+
 /* Reads what the library has buffered and what the socket holds, without blocking. Sets
  * *more when it stopped with frames left (its budget was used up). */
 static void pump_frames(struct sy_broker *b, bool *more)
@@ -1253,12 +1260,14 @@ static void pump_frames(struct sy_broker *b, bool *more)
             return;
         }
         on_frame(b, &f);
+        /* What one read brought in is used up: stop here rather than pay for a read (and a
+         * poll) that would find nothing yet; the next round or the poll picks up the rest. */
+        if (!amqp_frames_enqueued(b->conn) && !amqp_data_in_buffer(b->conn))
+            return release_buffers(b);
     }
     if (i == FRAMES_PER_ROUND)
         *more = true;
-    /* Everything needed was copied out of the frames, so the library's pools can be reused. */
-    if (!b->lost && !amqp_frames_enqueued(b->conn))
-        amqp_maybe_release_buffers(b->conn);
+    release_buffers(b);
 }
 
 /* Hands the deliveries assembled this round to the handler threads, under one lock. */
