@@ -613,38 +613,58 @@ int sy_schemas_has(const struct sy_schemas *s, const char *type)
 
 /* --- checking -------------------------------------------------------------------------- */
 
-/* Everything a check needs lives on the caller's stack: no allocation, no shared state. */
+/* Everything a check needs lives on the caller's stack: no allocation, no shared state. The
+ * path to the value being checked is kept as steps and only spelled out when a check fails,
+ * so a valid message costs no formatting at all. */
+struct step {
+    const char *name; /* a map key (NUL-terminated, from the schema), or NULL for an index */
+    uint32_t index;
+};
+
 struct checker {
     const struct sy_schemas *s;
     char *err;
     size_t errlen;
+    struct step steps[SY_MSG_MAX_DEPTH + 2];
+    size_t depth;
     char path[512];
-    size_t plen;
 };
 
-static size_t push(struct checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Appends a step to the path and returns the mark to pop back to. */
-static size_t push(struct checker *c, const char *fmt, ...)
+/* Enters a step and returns the depth to pop back to. Steps past the message depth limit (which
+ * a decoded message cannot reach) are not recorded. */
+static size_t push(struct checker *c, const char *name, uint32_t index)
 {
-    size_t mark = c->plen;
-    va_list ap;
-    int w;
+    size_t mark = c->depth;
 
-    if (c->plen >= sizeof c->path - 1)
-        return mark;
-    va_start(ap, fmt);
-    w = vsnprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        c->plen = c->plen + (size_t)w < sizeof c->path ? c->plen + (size_t)w : sizeof c->path - 1;
+    if (c->depth < sizeof c->steps / sizeof c->steps[0]) {
+        c->steps[c->depth].name = name;
+        c->steps[c->depth].index = index;
+        c->depth++;
+    }
     return mark;
 }
 
 static void pop(struct checker *c, size_t mark)
 {
-    c->plen = mark;
-    c->path[mark] = '\0';
+    c->depth = mark;
+}
+
+/* Spells out the current path ("data.files.2.file_type") into c->path. */
+static const char *path_text(struct checker *c)
+{
+    size_t used = 0;
+
+    c->path[0] = '\0';
+    for (size_t i = 0; i < c->depth && used < sizeof c->path - 1; i++) {
+        const struct step *st = &c->steps[i];
+        int w = st->name ? snprintf(c->path + used, sizeof c->path - used, "%s%s", i ? "." : "",
+                                    st->name)
+                         : snprintf(c->path + used, sizeof c->path - used, ".%" PRIu32, st->index);
+        if (w < 0)
+            break;
+        used = used + (size_t)w < sizeof c->path ? used + (size_t)w : sizeof c->path - 1;
+    }
+    return c->path;
 }
 
 static int bad(struct checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -657,7 +677,7 @@ static int bad(struct checker *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(c->err, c->errlen, "%s: %s", c->path, why);
+    snprintf(c->err, c->errlen, "%s: %s", path_text(c), why);
     return -SY_ESCHEMA;
 }
 
@@ -682,8 +702,8 @@ static int check_enum(struct checker *c, const struct spec *sp, const char *v, s
         if (e.len == len && memcmp(str_of(s, e), v, len) == 0)
             return 0;
     }
-    w = snprintf(c->err, c->errlen, "%s: '%.*s%s' is not one of ", c->path, quote_len(v, len), v,
-                 len > QUOTE_MAX ? "..." : "");
+    w = snprintf(c->err, c->errlen, "%s: '%.*s%s' is not one of ", path_text(c), quote_len(v, len),
+                 v, len > QUOTE_MAX ? "..." : "");
     used = w > 0 ? (size_t)w : 0;
     for (uint32_t i = 0; i < sp->enum_count && used < c->errlen; i++) {
         w = snprintf(c->err + used, c->errlen - used, "%s%s", i ? ", " : "",
@@ -714,7 +734,7 @@ static int check_map(struct checker *c, const struct spec *sp, const msgpack_obj
         const struct field *f = &s->fields[sp->field_first + i];
         const struct spec *fs = &s->specs[f->spec];
         const msgpack_object *v = sy_mp_map_get(o, str_of(s, f->name), f->name.len);
-        size_t mark = push(c, ".%s", str_of(s, f->name));
+        size_t mark = push(c, str_of(s, f->name), 0);
         int rc = 0;
 
         if (!v) {
@@ -743,7 +763,7 @@ static int check_array(struct checker *c, const struct spec *sp, const msgpack_o
     if (sp->items == NO_SPEC)
         return 0;
     for (uint32_t i = 0; i < n; i++) {
-        size_t mark = push(c, ".%" PRIu32, i);
+        size_t mark = push(c, NULL, i);
         int rc = check_value(c, sp->items, &o->via.array.ptr[i]);
         pop(c, mark);
         if (rc < 0)
@@ -891,6 +911,6 @@ int sy_schemas_check(const struct sy_schemas *s, const struct sy_msg *msg, char 
     }
     if (t->data == NO_SPEC)
         return 0;
-    push(&c, "data");
+    push(&c, "data", 0);
     return check_value(&c, t->data, sy_msg_data_obj(msg));
 }
