@@ -2,7 +2,8 @@
  * measured in the same run on the same broker:
  *   1. a bare consumer (prefetch 1000, multiple acks) drains N pre-filled messages, and
  *   2. sy-probe with a no-op handler (prefetch 1000; it still decodes and schema-checks
- *      every message) drains N pre-filled messages, in rounds B R R B;
+ *      every message) drains N pre-filled messages, in rounds B R1 R4 R4 R1 B
+ *      (R1: one handler thread, R4: the default four);
  *   3. the idle RSS of a worker consuming an empty queue;
  *   4. the time from process start to the first message handled (median of 7).
  * N defaults to 200000 (SY_BENCH_N). Prints figures and ratios; always exits 0 when it ran. */
@@ -177,15 +178,16 @@ int main(void)
     char run[17];
     th_run_id(run);
 
-    /* Baseline and runtime alternate B R R B: the broker's state drifts over a run (quorum
-     * queue logs grow, memory is reclaimed), and this order cancels a linear drift. */
+    /* Baseline and runtime alternate B R1 R4 R4 R1 B: the broker's state drifts over a run
+     * (quorum queue logs grow, memory is reclaimed), and this order cancels a linear drift.
+     * R1 runs one handler thread, R4 the default four: with a no-op handler on a small machine
+     * the extra threads only compete with the broker for CPU, and the figures show how much. */
     int port = free_port();
     char http[64];
     snprintf(http, sizeof http, "SY_HTTP_ADDR=127.0.0.1:%d", port);
-    const char *env[] = {"SY_PROBE_NOOP=1", "SY_PREFETCH=1000", "SY_LOG_LEVEL=warn", http, NULL};
     struct th_proc w;
-    double bare = 0, rt = 0;
-    for (const char *round = "BRRB"; *round; round++) {
+    double bare = 0, rt1 = 0, rt4 = 0;
+    for (const char *round = "B1441B"; *round; round++) {
         prefill(a, run, n);
         if (*round == 'B') {
             double t = bare_consumer(url, n);
@@ -194,22 +196,27 @@ int main(void)
             bare += t;
             continue;
         }
+        const char *threads = *round == '1' ? "SY_HANDLER_THREADS=1" : "SY_HANDLER_THREADS=4";
+        const char *env[] = {
+            "SY_PROBE_NOOP=1", "SY_PREFETCH=1000", "SY_LOG_LEVEL=warn", http, threads, NULL};
         double t0 = mono_s();
         th_proc_spawn(&w, bin, env);
         while (metric(port, "sy_acked_total") < n && mono_s() - t0 < 600)
             th_sleep_ms(2);
         double t = mono_s() - t0;
-        printf("runtime   sy-probe no-op handler:   %ld msgs in %.3f s = %.0f msg/s\n", n, t,
-               n / t);
-        rt += t;
+        printf("runtime   sy-probe no-op, %c thread%s: %ld msgs in %.3f s = %.0f msg/s\n", *round,
+               *round == '1' ? " " : "s", n, t, n / t);
+        *(*round == '1' ? &rt1 : &rt4) += t;
         th_proc_signal(&w, SIGTERM);
         th_proc_wait(&w, 30000);
     }
-    printf("ratio     runtime / baseline rate:  %.2f (target >= 0.90; rounds B R R B)\n",
-           bare / rt);
+    printf("ratio     runtime / baseline rate:  %.2f with 1 handler thread, %.2f with 4 "
+           "(target >= 0.90)\n",
+           bare / rt1, bare / rt4);
 
-    /* Idle: a worker connected and consuming an empty queue. */
-    th_proc_spawn(&w, bin, env);
+    /* Idle: a worker with default settings, connected and consuming an empty queue. */
+    const char *idle_env[] = {"SY_PROBE_NOOP=1", "SY_LOG_LEVEL=warn", http, NULL};
+    th_proc_spawn(&w, bin, idle_env);
     th_sleep_ms(1000);
     long kb = rss_kb(w.pid);
     printf("idle RSS  of a worker:              %.1f MB (target <= 5 MB)\n", kb / 1024.0);
