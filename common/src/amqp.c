@@ -25,20 +25,6 @@
 
 /* --- small helpers --------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static struct timeval ms_to_tv(int ms)
 {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -140,10 +126,10 @@ int sy_amqp_answer_close(amqp_connection_state_t c, amqp_channel_t ch, const amq
         text = cl->reply_text;
         amqp_send_method(c, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
     } else {
-        set_err(err, errlen, "%s: unexpected method 0x%08x", what, (unsigned)m->id);
+        sy_errf(err, errlen, "%s: unexpected method 0x%08x", what, (unsigned)m->id);
         return -SY_EPROTO;
     }
-    set_err(err, errlen, "%s: %s%.*s", what,
+    sy_errf(err, errlen, "%s: %s%.*s", what,
             m->id == AMQP_CONNECTION_CLOSE_METHOD ? "connection closed by the broker: " : "",
             (int)(text.len > 400 ? 400 : text.len), text.bytes ? (const char *)text.bytes : "");
     /* Whatever the broker's reason, a closed connection is a lost one for the caller. */
@@ -159,13 +145,13 @@ int sy_amqp_reply_check(amqp_connection_state_t c, amqp_channel_t ch, amqp_rpc_r
     case AMQP_RESPONSE_NORMAL:
         return 0;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        set_err(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
+        sy_errf(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
         return r.library_error ? sy_amqp_status_err(r.library_error) : -SY_EPROTO;
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         return sy_amqp_answer_close(c, r.reply.id == AMQP_CONNECTION_CLOSE_METHOD ? 0 : ch,
                                     &r.reply, what, err, errlen);
     default:
-        set_err(err, errlen, "%s: no reply", what);
+        sy_errf(err, errlen, "%s: no reply", what);
         return -SY_EPROTO;
     }
 }
@@ -424,24 +410,24 @@ int sy_amqp_open(const char *url, const char *conn_name, int heartbeat_s, int ti
 
     *out = NULL;
     if (!url) {
-        set_err(err, errlen, "no AMQP URL");
+        sy_errf(err, errlen, "no AMQP URL");
         return -SY_EINVAL;
     }
     copy = strdup(url); /* amqp_parse_url writes into its input */
     if (!copy) {
-        set_err(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
+        sy_errf(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
         return -SY_ENOMEM;
     }
     /* Never echo the URL: it carries the password. */
     if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-        set_err(err, errlen, "invalid AMQP URL (expected amqp://user:password@host:port/vhost)");
+        sy_errf(err, errlen, "invalid AMQP URL (expected amqp://user:password@host:port/vhost)");
         rc = -SY_ECONFIG;
         goto out;
     }
     if (ci.password && *ci.password)
         sy_log_add_secret(ci.password);
     if (ci.ssl) {
-        set_err(err, errlen, "amqps:// is not supported; use amqp://");
+        sy_errf(err, errlen, "amqps:// is not supported; use amqp://");
         rc = -SY_ECONFIG;
         goto out;
     }
@@ -449,7 +435,7 @@ int sy_amqp_open(const char *url, const char *conn_name, int heartbeat_s, int ti
     c = amqp_new_connection();
     sock = c ? amqp_tcp_socket_new(c) : NULL;
     if (!sock) {
-        set_err(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
+        sy_errf(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
         rc = -SY_ENOMEM;
         goto out;
     }
@@ -457,7 +443,7 @@ int sy_amqp_open(const char *url, const char *conn_name, int heartbeat_s, int ti
     amqp_set_rpc_timeout(c, &rpc);
     st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
     if (st != AMQP_STATUS_OK) {
-        set_err(err, errlen, "connect %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+        sy_errf(err, errlen, "connect %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
         rc = sy_amqp_status_err(st);
         if (rc == -SY_EPROTO)
             rc = -SY_ECONN;
@@ -528,7 +514,7 @@ int sy_amqp_declare_worker(amqp_connection_state_t c, amqp_channel_t ch, const c
 
     if (sy_topo_queue_name(w, work, sizeof work) != 0 ||
         sy_topo_dead_name(w, dead, sizeof dead) != 0) {
-        set_err(err, errlen, "worker name too long");
+        sy_errf(err, errlen, "worker name too long");
         return -SY_ETOOBIG;
     }
 
@@ -546,7 +532,7 @@ int sy_amqp_declare_worker(amqp_connection_state_t c, amqp_channel_t ch, const c
     sy_amqp_entry_str(&args[4], "x-overflow", "reject-publish");
     for (size_t i = 0; i < w->ndelays; i++) {
         if (sy_topo_retry_name(w, i, retry, sizeof retry) != 0) {
-            set_err(err, errlen, "worker name too long");
+            sy_errf(err, errlen, "worker name too long");
             return -SY_ETOOBIG;
         }
         if ((rc = declare_queue(c, ch, retry, args, 5, err, errlen)) != 0)
@@ -684,7 +670,7 @@ static int next_frame(struct sy_amqp *a, int64_t deadline, amqp_frame_t *f)
         return 0;
     if (st == AMQP_STATUS_TIMEOUT)
         return -SY_ETIMEOUT;
-    set_err(a->err, sizeof a->err, "connection lost: %s", amqp_error_string2(st));
+    sy_errf(a->err, sizeof a->err, "connection lost: %s", amqp_error_string2(st));
     return lose_channel(a, -SY_ECONN, true);
 }
 
@@ -717,7 +703,7 @@ static int read_content(struct sy_amqp *a, size_t max,
             goto fail;
     }
     if (f.channel != a->ch || f.frame_type != AMQP_FRAME_HEADER) {
-        set_err(a->err, sizeof a->err, "expected a content header, got frame type %d",
+        sy_errf(a->err, sizeof a->err, "expected a content header, got frame type %d",
                 f.frame_type);
         rc = -SY_EPROTO;
         goto fail;
@@ -727,7 +713,7 @@ static int read_content(struct sy_amqp *a, size_t max,
         on_header(ud, f.payload.properties.decoded);
     if (body) {
         if (size > max) {
-            set_err(a->err, sizeof a->err, "message body of %llu bytes exceeds %zu",
+            sy_errf(a->err, sizeof a->err, "message body of %llu bytes exceeds %zu",
                     (unsigned long long)size, max);
             rc = -SY_ETOOBIG;
             body = NULL; /* still read (and drop) the frames to keep the stream in step */
@@ -750,7 +736,7 @@ static int read_content(struct sy_amqp *a, size_t max,
             continue;
         if (f.channel != a->ch || f.frame_type != AMQP_FRAME_BODY ||
             f.payload.body_fragment.len > size - got) {
-            set_err(a->err, sizeof a->err, "malformed message body frames");
+            sy_errf(a->err, sizeof a->err, "malformed message body frames");
             rc = -SY_EPROTO;
             goto fail;
         }
@@ -797,7 +783,7 @@ static int handle_frame(struct sy_amqp *a, const amqp_frame_t *f)
     case AMQP_BASIC_NACK_METHOD: {
         const amqp_basic_nack_t *m = f->payload.method.decoded;
 
-        set_err(a->err, sizeof a->err, "the broker refused a message (basic.nack)");
+        sy_errf(a->err, sizeof a->err, "the broker refused a message (basic.nack)");
         on_confirm(a, m->delivery_tag, m->multiple, -SY_ENACK);
         return 0;
     }
@@ -806,7 +792,7 @@ static int handle_frame(struct sy_amqp *a, const amqp_frame_t *f)
         int64_t seq = 0;
         int rc;
 
-        set_err(a->err, sizeof a->err, "returned: %.*s (exchange '%.*s', routing key '%.*s')",
+        sy_errf(a->err, sizeof a->err, "returned: %.*s (exchange '%.*s', routing key '%.*s')",
                 BYTES_ARG(m->reply_text), BYTES_ARG(m->exchange), BYTES_ARG(m->routing_key));
         rc = read_content(a, 0, on_return_header, &seq, NULL, NULL);
         if (rc != 0)
@@ -904,7 +890,7 @@ struct sy_amqp *sy_amqp_connect(const char *url, const char *conn_name, int hear
     struct sy_amqp *a = calloc(1, sizeof *a);
 
     if (!a) {
-        set_err(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
+        sy_errf(err, errlen, "%s", sy_strerror(-SY_ENOMEM));
         return NULL;
     }
     a->ch = 1;
@@ -912,7 +898,7 @@ struct sy_amqp *sy_amqp_connect(const char *url, const char *conn_name, int hear
                      errlen) != 0)
         goto fail;
     if (ensure_channel(a) != 0) {
-        set_err(err, errlen, "%s", a->err);
+        sy_errf(err, errlen, "%s", a->err);
         goto fail;
     }
     return a;
@@ -950,7 +936,7 @@ int sy_amqp_declare(struct sy_amqp *a, const struct sy_topology *t, const char *
     if ((rc = ensure_channel(a)) != 0)
         return rc;
     if (worker && !sy_topology_worker(t, worker)) {
-        set_err(a->err, sizeof a->err, "no worker '%s' in the topology", worker);
+        sy_errf(a->err, sizeof a->err, "no worker '%s' in the topology", worker);
         return -SY_ENOTFOUND;
     }
     rc = sy_amqp_declare_exchange(a->conn, a->ch, t->exchange, a->err, sizeof a->err);
@@ -979,7 +965,7 @@ static int send_publish(struct sy_amqp *a, const struct sy_publish *p, uint64_t 
     int rc, st;
 
     if (!p || !p->routing_key || (!p->body && p->len)) {
-        set_err(a->err, sizeof a->err, "publish: missing routing key or body");
+        sy_errf(a->err, sizeof a->err, "publish: missing routing key or body");
         return -SY_EINVAL;
     }
     if ((rc = ensure_channel(a)) != 0)
@@ -992,7 +978,7 @@ static int send_publish(struct sy_amqp *a, const struct sy_publish *p, uint64_t 
         return rc;
     rc = sy_amqp_entries_from(p->headers, p->nheaders, entries, SY_AMQP_MAX_HEADERS);
     if (rc != 0) {
-        set_err(a->err, sizeof a->err, "publish: bad or too many headers");
+        sy_errf(a->err, sizeof a->err, "publish: bad or too many headers");
         return rc;
     }
     seq = a->next_seq;
@@ -1018,7 +1004,7 @@ static int send_publish(struct sy_amqp *a, const struct sy_publish *p, uint64_t 
                             amqp_cstring_bytes(p->routing_key), 1, 0, &props,
                             (amqp_bytes_t){.len = p->len, .bytes = (void *)p->body});
     if (st != AMQP_STATUS_OK) {
-        set_err(a->err, sizeof a->err, "publish: %s", amqp_error_string2(st));
+        sy_errf(a->err, sizeof a->err, "publish: %s", amqp_error_string2(st));
         return lose_channel(a, -SY_ECONN, true);
     }
     a->ring[seq & (a->ring_cap - 1)] = SEQ_PENDING;
@@ -1051,7 +1037,7 @@ int sy_amqp_publish(struct sy_amqp *a, const struct sy_publish *p, int timeout_m
             rc = handle_frame(a, &f);
         if (rc != 0 && !a->sync_done) {
             if (rc == -SY_ETIMEOUT)
-                set_err(a->err, sizeof a->err, "no confirm within %d ms", timeout_ms);
+                sy_errf(a->err, sizeof a->err, "no confirm within %d ms", timeout_ms);
             a->sync_seq = 0;
             return rc;
         }
@@ -1071,7 +1057,7 @@ int sy_amqp_wait_confirms(struct sy_amqp *a, int timeout_ms)
         if (rc == 0)
             rc = handle_frame(a, &f);
         if (rc == -SY_ETIMEOUT) {
-            set_err(a->err, sizeof a->err, "%llu publishes unconfirmed after %d ms",
+            sy_errf(a->err, sizeof a->err, "%llu publishes unconfirmed after %d ms",
                     (unsigned long long)(a->next_seq - a->base), timeout_ms);
             return rc;
         }
@@ -1177,7 +1163,7 @@ int sy_amqp_get(struct sy_amqp *a, const char *queue, struct sy_amqp_msg **out)
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         return rpc_done(a, r, what);
     if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) {
-        set_err(a->err, sizeof a->err, "%s: queue is empty", what);
+        sy_errf(a->err, sizeof a->err, "%s: queue is empty", what);
         rc = drain(a);
         return rc ? rc : -SY_ENOTFOUND;
     }
@@ -1219,7 +1205,7 @@ int sy_amqp_settle(struct sy_amqp *a, const struct sy_amqp_msg *m, int ack, int 
     if (a->dead)
         return -SY_ECONN;
     if (!a->chan_open || g->epoch != a->chan_epoch) {
-        set_err(a->err, sizeof a->err,
+        sy_errf(a->err, sizeof a->err,
                 "the channel this message came from was closed; it went back to its queue");
         return -SY_ECONN;
     }
@@ -1228,7 +1214,7 @@ int sy_amqp_settle(struct sy_amqp *a, const struct sy_amqp_msg *m, int ack, int 
     else
         st = amqp_basic_reject(a->conn, a->ch, m->delivery_tag, requeue ? 1 : 0);
     if (st != AMQP_STATUS_OK) {
-        set_err(a->err, sizeof a->err, "settle: %s", amqp_error_string2(st));
+        sy_errf(a->err, sizeof a->err, "settle: %s", amqp_error_string2(st));
         return lose_channel(a, -SY_ECONN, true);
     }
     return drain(a);

@@ -3,6 +3,7 @@
 
 #include "sy/err.h"
 #include "sy/log.h"
+#include "text_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,20 +20,6 @@
 #define CONF_FILE_MAX (64u * 1024u)
 /* Bad text is echoed in errors (never for SECRET or URL), cut to this many characters. */
 #define CONF_ECHO_MAX 64
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int sy_read_file(const char *path, size_t max, char **out, size_t *len)
 {
@@ -274,17 +261,6 @@ static int parse_url(const char *s, struct url_parts *u)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Registers a URL's password for redaction, as written and percent-decoded: a client library
  * may print either. */
 static void add_url_secret(const struct url_parts *u)
@@ -307,8 +283,8 @@ static void add_url_secret(const struct url_parts *u)
     for (size_t i = 0; i < u->pass_len; i++) {
         int hi, lo;
 
-        if (raw[i] == '%' && i + 2 < u->pass_len && (hi = hexval(raw[i + 1])) >= 0 &&
-            (lo = hexval(raw[i + 2])) >= 0) {
+        if (raw[i] == '%' && i + 2 < u->pass_len && (hi = sy__hexval(raw[i + 1])) >= 0 &&
+            (lo = sy__hexval(raw[i + 2])) >= 0) {
             dec[n++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
@@ -347,7 +323,7 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
 
         /* Never echoed: a URL may carry a password. */
         if (parse_url(text, &u) != 0) {
-            set_err(err, errlen,
+            sy_errf(err, errlen,
                     "%s: invalid URL (expected scheme://[user[:password]@]host[:port][/path])",
                     label);
             return -SY_ECONFIG;
@@ -360,7 +336,7 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
         char *copy = strdup(text);
 
         if (!copy) {
-            set_err(err, errlen, "%s: out of memory", label);
+            sy_errf(err, errlen, "%s: out of memory", label);
             return -SY_ENOMEM;
         }
         if (k->type == SY_CONF_SECRET)
@@ -372,10 +348,10 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
         row_bounds(k, &min, &max);
         if (parse_ll(text, &v) != 0 || v < min || v > max) {
             if (min == LLONG_MIN && max == LLONG_MAX)
-                set_err(err, errlen, "%s: expected an integer, got '%.*s%s'", label, CONF_ECHO_MAX,
+                sy_errf(err, errlen, "%s: expected an integer, got '%.*s%s'", label, CONF_ECHO_MAX,
                         text, more);
             else
-                set_err(err, errlen, "%s: expected an integer from %lld to %lld, got '%.*s%s'",
+                sy_errf(err, errlen, "%s: expected an integer from %lld to %lld, got '%.*s%s'",
                         label, min, max, CONF_ECHO_MAX, text, more);
             return -SY_ECONFIG;
         }
@@ -383,7 +359,7 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
         return 0;
     case SY_CONF_BOOL:
         if (parse_bool(text, &b) != 0) {
-            set_err(err, errlen,
+            sy_errf(err, errlen,
                     "%s: expected a boolean (true/false, yes/no, on/off, 1/0), got '%.*s%s'", label,
                     CONF_ECHO_MAX, text, more);
             return -SY_ECONFIG;
@@ -398,12 +374,12 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
             fmt_ms(min, lo, sizeof(lo));
             fmt_ms(max, hi, sizeof(hi));
             if (max == LLONG_MAX)
-                set_err(err, errlen,
+                sy_errf(err, errlen,
                         "%s: expected a duration of at least %s (250ms, 5s, 2m, 1h, 1d or bare "
                         "milliseconds), got '%.*s%s'",
                         label, lo, CONF_ECHO_MAX, text, more);
             else
-                set_err(err, errlen,
+                sy_errf(err, errlen,
                         "%s: expected a duration from %s to %s (250ms, 5s, 2m, 1h, 1d or bare "
                         "milliseconds), got '%.*s%s'",
                         label, lo, hi, CONF_ECHO_MAX, text, more);
@@ -412,7 +388,7 @@ static int store(const struct sy_conf_key *k, const char *label, const char *tex
         memcpy(field, &v, sizeof(v));
         return 0;
     }
-    set_err(err, errlen, "%s: unknown setting type %d", label, (int)k->type);
+    sy_errf(err, errlen, "%s: unknown setting type %d", label, (int)k->type);
     return -SY_EINVAL;
 }
 
@@ -453,12 +429,12 @@ static int read_value_file(const char *label, const char *path, char **out, char
     int rc = sy_read_file(path, CONF_FILE_MAX, out, &len);
 
     if (rc == -SY_ETOOBIG) {
-        set_err(err, errlen, "%s: file '%.200s' is larger than %u bytes", label, path,
+        sy_errf(err, errlen, "%s: file '%.200s' is larger than %u bytes", label, path,
                 CONF_FILE_MAX);
         return -SY_ECONFIG;
     }
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read '%.200s': %s", label, path,
+        sy_errf(err, errlen, "%s: cannot read '%.200s': %s", label, path,
                 rc == -SY_EIO ? strerror(errno) : sy_strerror(rc));
         return -SY_ECONFIG;
     }
@@ -470,7 +446,7 @@ static int read_value_file(const char *label, const char *path, char **out, char
     if (strlen(*out) != len) {
         free(*out);
         *out = NULL;
-        set_err(err, errlen, "%s: file '%.200s' holds a NUL byte", label, path);
+        sy_errf(err, errlen, "%s: file '%.200s' holds a NUL byte", label, path);
         return -SY_ECONFIG;
     }
     return 0;
@@ -489,7 +465,7 @@ static int load_row(const struct sy_conf_key *k, void *dst, char *err, size_t er
         value = NULL;
     if (k->type == SY_CONF_SECRET || k->type == SY_CONF_URL) {
         if (snprintf(file_name, sizeof(file_name), "%s_FILE", k->name) >= (int)sizeof(file_name)) {
-            set_err(err, errlen, "%.200s: name too long", k->name);
+            sy_errf(err, errlen, "%.200s: name too long", k->name);
             return -SY_EINVAL;
         }
         path = getenv(file_name);
@@ -497,7 +473,7 @@ static int load_row(const struct sy_conf_key *k, void *dst, char *err, size_t er
             path = NULL;
     }
     if (value && path) {
-        set_err(err, errlen, "%s and %s are both set: use one of them", k->name, file_name);
+        sy_errf(err, errlen, "%s and %s are both set: use one of them", k->name, file_name);
         return -SY_ECONFIG;
     }
     if (path) {
@@ -508,7 +484,7 @@ static int load_row(const struct sy_conf_key *k, void *dst, char *err, size_t er
         if (*from_file)
             value = from_file;
         else if (k->flags & SY_CONF_REQUIRED) {
-            set_err(err, errlen, "%s: file '%.200s' is empty", file_name, path);
+            sy_errf(err, errlen, "%s: file '%.200s' is empty", file_name, path);
             rc = -SY_ECONFIG;
             goto out;
         }
@@ -522,7 +498,7 @@ static int load_row(const struct sy_conf_key *k, void *dst, char *err, size_t er
     }
     if (!value) {
         if (k->flags & SY_CONF_REQUIRED) {
-            set_err(err, errlen, "%s: required but not set", k->name);
+            sy_errf(err, errlen, "%s: required but not set", k->name);
             rc = -SY_ECONFIG;
         }
         goto out;
@@ -556,7 +532,7 @@ int sy_conf_load(const struct sy_conf_key *keys, void *dst, char *err, size_t er
     int rc = 0;
 
     if (!keys || !dst) {
-        set_err(err, errlen, "no settings table");
+        sy_errf(err, errlen, "no settings table");
         return -SY_EINVAL;
     }
     for (i = 0; keys[i].name; i++) {

@@ -58,20 +58,6 @@ struct builder {
     size_t nodes;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void node_free(struct sy_node *n)
 {
     if (!n)
@@ -94,13 +80,13 @@ static struct sy_node *node_new(struct builder *b, enum sy_node_kind kind, int l
     struct sy_node *n;
 
     if (b->nodes >= SY_DOC_MAX_NODES) {
-        set_err(b->err, b->errlen, "%s:%d: too many nodes (limit %u)", b->name, line,
+        sy_errf(b->err, b->errlen, "%s:%d: too many nodes (limit %u)", b->name, line,
                 SY_DOC_MAX_NODES);
         return NULL;
     }
     n = calloc(1, sizeof(*n));
     if (!n) {
-        set_err(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
+        sy_errf(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
         return NULL;
     }
     b->nodes++;
@@ -144,7 +130,7 @@ static int node_append(struct builder *b, struct sy_node *parent, char *key, int
     return 0;
 
 nomem:
-    set_err(b->err, b->errlen, "%s:%d: out of memory", b->name, child->line);
+    sy_errf(b->err, b->errlen, "%s:%d: out of memory", b->name, child->line);
     return -SY_ENOMEM;
 }
 
@@ -168,7 +154,7 @@ static int map_finish(struct builder *b, struct sy_node *map)
         return 0;
     map->sorted = malloc(map->len * sizeof(*map->sorted));
     if (!map->sorted) {
-        set_err(b->err, b->errlen, "%s:%d: out of memory", b->name, map->line);
+        sy_errf(b->err, b->errlen, "%s:%d: out of memory", b->name, map->line);
         return -SY_ENOMEM;
     }
     for (size_t i = 0; i < map->len; i++)
@@ -186,7 +172,7 @@ static int map_finish(struct builder *b, struct sy_node *map)
         }
     }
     if (dup != SIZE_MAX) {
-        set_err(b->err, b->errlen, "%s:%d: duplicate key '%.64s' (first at line %d)", b->name,
+        sy_errf(b->err, b->errlen, "%s:%d: duplicate key '%.64s' (first at line %d)", b->name,
                 map->key_lines[dup], map->keys[dup], map->key_lines[first]);
         return -SY_ECONFIG;
     }
@@ -236,12 +222,12 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev, int line)
     struct sy_node *n;
 
     if (ev->data.scalar.anchor) {
-        set_err(b->err, b->errlen, "%s:%d: anchors (&%.64s) are not supported", b->name, line,
+        sy_errf(b->err, b->errlen, "%s:%d: anchors (&%.64s) are not supported", b->name, line,
                 (const char *)ev->data.scalar.anchor);
         return -SY_ECONFIG;
     }
     if (memchr(text, '\0', len)) {
-        set_err(b->err, b->errlen, "%s:%d: NUL character in a scalar", b->name, line);
+        sy_errf(b->err, b->errlen, "%s:%d: NUL character in a scalar", b->name, line);
         return -SY_ECONFIG;
     }
     if (expecting_key(b)) {
@@ -249,13 +235,13 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev, int line)
 
         /* A key counts against the node limit like any other scalar. */
         if (b->nodes >= SY_DOC_MAX_NODES) {
-            set_err(b->err, b->errlen, "%s:%d: too many nodes (limit %u)", b->name, line,
+            sy_errf(b->err, b->errlen, "%s:%d: too many nodes (limit %u)", b->name, line,
                     SY_DOC_MAX_NODES);
             return -SY_ETOOBIG;
         }
         top->key = strndup(text, len);
         if (!top->key) {
-            set_err(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
+            sy_errf(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
             return -SY_ENOMEM;
         }
         top->key_line = line;
@@ -269,7 +255,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev, int line)
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if (!n->str) {
         free(n);
-        set_err(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
+        sy_errf(b->err, b->errlen, "%s:%d: out of memory", b->name, line);
         return -SY_ENOMEM;
     }
     if (attach(b, n) != 0) {
@@ -284,16 +270,16 @@ static int on_start(struct builder *b, enum sy_node_kind kind, const yaml_char_t
     struct sy_node *n;
 
     if (anchor) {
-        set_err(b->err, b->errlen, "%s:%d: anchors (&%.64s) are not supported", b->name, line,
+        sy_errf(b->err, b->errlen, "%s:%d: anchors (&%.64s) are not supported", b->name, line,
                 (const char *)anchor);
         return -SY_ECONFIG;
     }
     if (expecting_key(b)) {
-        set_err(b->err, b->errlen, "%s:%d: a map key must be a scalar", b->name, line);
+        sy_errf(b->err, b->errlen, "%s:%d: a map key must be a scalar", b->name, line);
         return -SY_ECONFIG;
     }
     if (b->depth == SY_DOC_MAX_DEPTH) {
-        set_err(b->err, b->errlen, "%s:%d: nested deeper than %d levels", b->name, line,
+        sy_errf(b->err, b->errlen, "%s:%d: nested deeper than %d levels", b->name, line,
                 SY_DOC_MAX_DEPTH);
         return -SY_ETOOBIG;
     }
@@ -334,15 +320,15 @@ static void parser_error(struct builder *b, const yaml_parser_t *p, const char *
     const char *problem = p->problem ? p->problem : "cannot parse";
 
     if (p->error == YAML_READER_ERROR) {
-        set_err(b->err, b->errlen, "%s:%d: %s", b->name, line_at(text, len, p->problem_offset),
+        sy_errf(b->err, b->errlen, "%s:%d: %s", b->name, line_at(text, len, p->problem_offset),
                 problem);
     } else if (p->error == YAML_MEMORY_ERROR) {
-        set_err(b->err, b->errlen, "%s: out of memory", b->name);
+        sy_errf(b->err, b->errlen, "%s: out of memory", b->name);
     } else if (p->context) {
-        set_err(b->err, b->errlen, "%s:%d: %s (%s started at line %d)", b->name,
+        sy_errf(b->err, b->errlen, "%s:%d: %s (%s started at line %d)", b->name,
                 (int)p->problem_mark.line + 1, problem, p->context, (int)p->context_mark.line + 1);
     } else {
-        set_err(b->err, b->errlen, "%s:%d: %s", b->name, (int)p->problem_mark.line + 1, problem);
+        sy_errf(b->err, b->errlen, "%s:%d: %s", b->name, (int)p->problem_mark.line + 1, problem);
     }
 }
 
@@ -357,15 +343,15 @@ struct sy_doc *sy_doc_load_mem(const char *name, const char *text, size_t len, c
     int documents = 0, rc = 0;
 
     if (!text && len > 0) {
-        set_err(err, errlen, "%s: no text", b.name);
+        sy_errf(err, errlen, "%s: no text", b.name);
         goto out;
     }
     if (len > SY_DOC_MAX_BYTES) {
-        set_err(err, errlen, "%s: larger than %u bytes", b.name, SY_DOC_MAX_BYTES);
+        sy_errf(err, errlen, "%s: larger than %u bytes", b.name, SY_DOC_MAX_BYTES);
         goto out;
     }
     if (!yaml_parser_initialize(&parser)) {
-        set_err(err, errlen, "%s: out of memory", b.name);
+        sy_errf(err, errlen, "%s: out of memory", b.name);
         goto out;
     }
     parser_ready = true;
@@ -386,12 +372,12 @@ struct sy_doc *sy_doc_load_mem(const char *name, const char *text, size_t len, c
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1) {
-                set_err(err, errlen, "%s:%d: only one document is allowed", b.name, line);
+                sy_errf(err, errlen, "%s:%d: only one document is allowed", b.name, line);
                 rc = -SY_ECONFIG;
             }
             break;
         case YAML_ALIAS_EVENT:
-            set_err(err, errlen, "%s:%d: aliases (*%.64s) are not supported", b.name, line,
+            sy_errf(err, errlen, "%s:%d: aliases (*%.64s) are not supported", b.name, line,
                     (const char *)ev.data.alias.anchor);
             rc = -SY_ECONFIG;
             break;
@@ -422,7 +408,7 @@ struct sy_doc *sy_doc_load_mem(const char *name, const char *text, size_t len, c
     if (!doc || !doc->name) {
         free(doc);
         doc = NULL;
-        set_err(err, errlen, "%s: out of memory", b.name);
+        sy_errf(err, errlen, "%s: out of memory", b.name);
         goto out;
     }
     if (b.root && b.root->kind == SY_NODE_SCALAR && sy_node_is_null(b.root)) {
@@ -450,11 +436,11 @@ struct sy_doc *sy_doc_load_file(const char *path, char *err, size_t errlen)
 
     rc = sy_read_file(path, SY_DOC_MAX_BYTES, &text, &len);
     if (rc == -SY_ETOOBIG) {
-        set_err(err, errlen, "%s: larger than %u bytes", path, SY_DOC_MAX_BYTES);
+        sy_errf(err, errlen, "%s: larger than %u bytes", path, SY_DOC_MAX_BYTES);
         goto out;
     }
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        sy_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     doc = sy_doc_load_mem(path, text, len, err, errlen);
@@ -581,12 +567,12 @@ static int scalar_for(const struct sy_node *n, const char *what, char *err, size
     char path[256];
 
     if (!n) {
-        set_err(err, errlen, "missing %s", what);
+        sy_errf(err, errlen, "missing %s", what);
         return -SY_EINVAL;
     }
     if (n->kind != SY_NODE_SCALAR || sy_node_is_null(n)) {
         node_path(n, path, sizeof(path));
-        set_err(err, errlen, "line %d: %s: expected %s, got %s", n->line, path, what,
+        sy_errf(err, errlen, "line %d: %s: expected %s, got %s", n->line, path, what,
                 n->kind == SY_NODE_SCALAR ? "nothing" : kind_name(n->kind));
         return -SY_EINVAL;
     }
@@ -620,10 +606,10 @@ int sy_node_int(const struct sy_node *n, long long min, long long max, long long
     v = is_decimal(n->str) ? strtoll(n->str, NULL, 10) : 0;
     if (!is_decimal(n->str) || errno == ERANGE || v < min || v > max) {
         if (min == LLONG_MIN && max == LLONG_MAX)
-            set_err(err, errlen, "line %d: %s: expected an integer, got '%.64s'", n->line, path,
+            sy_errf(err, errlen, "line %d: %s: expected an integer, got '%.64s'", n->line, path,
                     n->str);
         else
-            set_err(err, errlen, "line %d: %s: expected an integer from %lld to %lld, got '%.64s'",
+            sy_errf(err, errlen, "line %d: %s: expected an integer from %lld to %lld, got '%.64s'",
                     n->line, path, min, max, n->str);
         return -SY_EINVAL;
     }
@@ -645,7 +631,7 @@ int sy_node_double(const struct sy_node *n, double *out, char *err, size_t errle
     if (!end || end == n->str || *end != '\0' || !isfinite(v) ||
         (errno == ERANGE && fabs(v) > 1.0)) {
         node_path(n, path, sizeof(path));
-        set_err(err, errlen, "line %d: %s: expected a finite number, got '%.64s'", n->line, path,
+        sy_errf(err, errlen, "line %d: %s: expected a finite number, got '%.64s'", n->line, path,
                 n->str);
         return -SY_EINVAL;
     }
@@ -672,7 +658,7 @@ int sy_node_bool(const struct sy_node *n, bool *out, char *err, size_t errlen)
         }
     }
     node_path(n, path, sizeof(path));
-    set_err(err, errlen, "line %d: %s: expected true/false, yes/no or on/off, got '%.64s'", n->line,
+    sy_errf(err, errlen, "line %d: %s: expected true/false, yes/no or on/off, got '%.64s'", n->line,
             path, n->str);
     return -SY_EINVAL;
 }
@@ -686,7 +672,7 @@ int sy_node_check_keys(const struct sy_doc *doc, const struct sy_node *map,
     if (!map)
         return 0;
     if (map->kind != SY_NODE_MAP) {
-        set_err(err, errlen, "%s:%d: expected a map, got %s", name, map->line,
+        sy_errf(err, errlen, "%s:%d: expected a map, got %s", name, map->line,
                 kind_name(map->kind));
         return -SY_ECONFIG;
     }
@@ -710,7 +696,7 @@ int sy_node_check_keys(const struct sy_doc *doc, const struct sy_node *map,
                 break;
             used += (size_t)w;
         }
-        set_err(err, errlen, "%s:%d: unknown key '%.64s' (allowed: %s)", name, map->key_lines[i],
+        sy_errf(err, errlen, "%s:%d: unknown key '%.64s' (allowed: %s)", name, map->key_lines[i],
                 map->keys[i], list[0] ? list : "none");
         return -SY_ECONFIG;
     }

@@ -13,6 +13,7 @@
 
 #include "sy/err.h"
 #include "sy/log.h"
+#include "text_int.h"
 
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_HOST_MAX     255
@@ -29,17 +30,6 @@ struct sy_redis {
     struct timeval timeout;
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+len) into a new string, so passwords may carry ':' or '@'. */
 static char *url_decode(const char *s, size_t len)
 {
@@ -48,8 +38,8 @@ static char *url_decode(const char *s, size_t len)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+        int hi = i + 2 < len ? sy__hexval(s[i + 1]) : -1;
+        int lo = i + 2 < len ? sy__hexval(s[i + 2]) : -1;
         if (s[i] == '%' && hi >= 0 && lo >= 0) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;

@@ -3,6 +3,7 @@
 #define SY_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Every runtime call returns 0 or one of these, negated. A library's own error is translated
  * where it is called; sy_err_retriable() says whether trying again later may succeed. */
@@ -34,13 +35,17 @@ enum sy_err {
     SY_ERR_FIRST_ = 0,
     SY_ERRNO_MAP(SY_ERR_ENUM_)
 #undef SY_ERR_ENUM_
-    SY_ERR_LAST_
+        SY_ERR_LAST_
 };
 
 /* The codes are returned negated: `return -SY_ETIMEOUT;`. */
 
 /* Text for a code, positive or negative; never NULL. */
 const char *sy_strerror(int err);
+
+/* Formats a message into a caller's error buffer; does nothing when err is NULL or errlen 0.
+ * The one way runtime modules fill their `char *err, size_t errlen` arguments. */
+void sy_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* True when the failure is transient (network, timeouts, busy): worth a RETRY verdict. */
 bool sy_err_retriable(int err);
