@@ -24,8 +24,8 @@
 #include "sy/schema.h"
 #include "sy/topology.h"
 
-#ifndef SY_VERSION
-#define SY_VERSION "0.1.0"
+#ifndef SY_VERSION /* set from the project version by common/CMakeLists.txt */
+#define SY_VERSION "0.0.0"
 #endif
 #ifndef SY_DEFAULT_ROOT
 #define SY_DEFAULT_ROOT "."
