@@ -32,8 +32,7 @@ void sy_log_set_msg(const char *msg_id, const char *type);
 void sy_log_write(enum sy_log_level lvl, const char *event, double duration_ms, const char *error,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void sy_log_vwrite(enum sy_log_level lvl, const char *event, double duration_ms, const char *error,
-                   const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
+                   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Redacts `in` into `out` (always NUL-terminated, truncated to outsz and to 16 KiB). Rules, in
  * order: (1) each registered secret, and a text ending in the first 4+ bytes of one (a cut

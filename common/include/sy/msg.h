@@ -9,12 +9,12 @@
 struct sy_msg; /* a decoded message; opaque */
 
 /* Limits applied to every untrusted body before anything is allocated from its sizes. */
-#define SY_MSG_MAX_BYTES   (8u * 1024u * 1024u)
-#define SY_MSG_MAX_DEPTH   16
-#define SY_MSG_MAX_ITEMS   100000u /* elements of all maps and arrays together */
-#define SY_MSG_ID_MAX      128
-#define SY_MSG_TYPE_MAX    128
-#define SY_MSG_SOURCE_MAX  128
+#define SY_MSG_MAX_BYTES  (8u * 1024u * 1024u)
+#define SY_MSG_MAX_DEPTH  16
+#define SY_MSG_MAX_ITEMS  100000u /* elements of all maps and arrays together */
+#define SY_MSG_ID_MAX     128
+#define SY_MSG_TYPE_MAX   128
+#define SY_MSG_SOURCE_MAX 128
 
 /* Decodes a msgpack envelope. The body is copied; the result owns its memory. Checks the
  * envelope itself (a map with v:int>=1, id, type, source: non-empty strings within their

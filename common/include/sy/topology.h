@@ -25,10 +25,10 @@ struct sy_topo_worker {
     char **routes; /* NULL-terminated */
     size_t nroutes;
     long long delivery_limit;
-    unsigned max_attempts;                  /* handler attempts before dead-lettering */
+    unsigned max_attempts;                   /* handler attempts before dead-lettering */
     long long delays_ms[SY_TOPO_MAX_DELAYS]; /* retry ladder; attempt n uses step min(n-1, last) */
     size_t ndelays;
-    double jitter;                          /* 0..1: delay is multiplied by 1 + U(0, jitter) */
+    double jitter; /* 0..1: delay is multiplied by 1 + U(0, jitter) */
 };
 
 struct sy_topology {
