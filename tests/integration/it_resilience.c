@@ -45,18 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-struct done_cond {
-    redisContext *redis;
-    const char *run;
-    long long want;
-};
-
-static bool done_reached(void *ud)
-{
-    struct done_cond *c = ud;
-    return th_probe_done_count(c->redis, c->run) >= c->want;
-}
-
 static void publish_many(struct fixture *f, const char *type, int n, const char *action,
                          int64_t sleep_ms, char (*ids)[37])
 {
@@ -87,8 +75,7 @@ static void test_sigkill_mid_batch_loses_nothing(void **state)
                          "SY_HANDLER_THREADS=2",        "SY_PREFETCH=200",  NULL};
     struct th_proc w;
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
-    struct done_cond some = {f->redis, f->run, N / 5};
-    assert_true(th_wait_until(done_reached, &some, 60000));
+    assert_true(th_probe_wait_done(f->redis, f->run, N / 5, 60000));
     th_proc_signal(&w, SIGKILL); /* batches are in flight: each message sleeps 2 ms */
     assert_int_equal(th_proc_wait(&w, 10000), 0);
     long long before = th_probe_done_count(f->redis, f->run);
@@ -96,8 +83,7 @@ static void test_sigkill_mid_batch_loses_nothing(void **state)
     assert_true(before < N);
 
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
-    struct done_cond all = {f->redis, f->run, N};
-    bool ok = th_wait_until(done_reached, &all, 120000);
+    bool ok = th_probe_wait_done(f->redis, f->run, N, 120000);
     if (!ok)
         th_proc_dump_log(&w, 40);
     th_proc_signal(&w, SIGTERM);
@@ -127,8 +113,7 @@ static void test_rabbitmq_restart_under_load_reconnects_and_finishes(void **stat
     const char *env[] = {"SY_HANDLER_THREADS=4", "SY_PREFETCH=100", "SY_RECONNECT_MAX=2000", NULL};
     struct th_proc w;
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), env), 0);
-    struct done_cond some = {f->redis, f->run, N / 8};
-    assert_true(th_wait_until(done_reached, &some, 60000));
+    assert_true(th_probe_wait_done(f->redis, f->run, N / 8, 60000));
     /* The test's own connection dies with the broker; reconnect after. */
     sy_amqp_destroy(f->amqp);
     f->amqp = NULL;
@@ -137,8 +122,7 @@ static void test_rabbitmq_restart_under_load_reconnects_and_finishes(void **stat
     f->amqp = th_amqp(&again);
     sy_topology_destroy(again);
 
-    struct done_cond all = {f->redis, f->run, N};
-    bool ok = th_wait_until(done_reached, &all, 120000);
+    bool ok = th_probe_wait_done(f->redis, f->run, N, 120000);
     if (!ok)
         th_proc_dump_log(&w, 60);
     th_proc_signal(&w, SIGTERM);
@@ -184,8 +168,7 @@ static void test_sigterm_drains_in_flight_work_and_exits_zero(void **state)
     /* A new worker finishes the rest. */
     const char *fast[] = {"SY_HANDLER_THREADS=8", "SY_PREFETCH=50", NULL};
     assert_int_equal(th_proc_spawn(&w, th_need_env("SY_PROBE_BIN"), fast), 0);
-    struct done_cond all = {f->redis, f->run, N};
-    bool ok = th_wait_until(done_reached, &all, 60000);
+    bool ok = th_probe_wait_done(f->redis, f->run, N, 60000);
     th_proc_signal(&w, SIGTERM);
     th_proc_wait(&w, 30000);
     assert_true(ok);

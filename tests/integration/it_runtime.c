@@ -53,18 +53,6 @@ static int teardown(void **state)
     return 0;
 }
 
-struct done_cond {
-    redisContext *redis;
-    const char *run;
-    long long want;
-};
-
-static bool done_reached(void *ud)
-{
-    struct done_cond *c = ud;
-    return th_probe_done_count(c->redis, c->run) >= c->want;
-}
-
 struct depth_cond {
     struct sy_amqp *amqp;
     const char *queue;
@@ -87,8 +75,7 @@ static void test_published_messages_are_handled_once_and_acked(void **state)
             th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, i, "ack", -1, -1, ids[i]),
             0);
     assert_int_equal(sy_amqp_wait_confirms(f->amqp, 10000), 0);
-    struct done_cond c = {f->redis, f->run, N};
-    assert_true(th_wait_until(done_reached, &c, 30000));
+    assert_true(th_probe_wait_done(f->redis, f->run, N, 30000));
     for (int i = 0; i < N; i++)
         assert_int_equal(th_probe_seen(f->redis, f->run, ids[i]), 1);
     th_sleep_ms(300); /* acks are sent after the handler returns */
@@ -104,8 +91,7 @@ static void test_retry_comes_back_after_its_delay_and_not_earlier(void **state)
     assert_int_equal(
         th_publish_probe(f->amqp, "sy.events", "probe.work", f->run, 1, "retry", -1, 2, id), 0);
     assert_int_equal(sy_amqp_wait_confirms(f->amqp, 10000), 0);
-    struct done_cond c = {f->redis, f->run, 1};
-    assert_true(th_wait_until(done_reached, &c, 20000));
+    assert_true(th_probe_wait_done(f->redis, f->run, 1, 20000));
     int64_t t[8];
     size_t n = th_probe_times(f->redis, f->run, id, t, 8);
     assert_int_equal(n, 3);

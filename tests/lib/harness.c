@@ -297,3 +297,21 @@ bool th_wait_until(bool (*cond)(void *ud), void *ud, int timeout_ms)
         th_sleep_ms(20);
     }
 }
+
+struct done_cond {
+    redisContext *redis;
+    const char *run;
+    long long want;
+};
+
+static bool done_reached(void *ud)
+{
+    struct done_cond *c = ud;
+    return th_probe_done_count(c->redis, c->run) >= c->want;
+}
+
+bool th_probe_wait_done(struct redisContext *r, const char *run, long long want, int timeout_ms)
+{
+    struct done_cond c = {r, run, want};
+    return th_wait_until(done_reached, &c, timeout_ms);
+}

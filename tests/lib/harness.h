@@ -59,6 +59,9 @@ long long th_probe_seen(struct redisContext *r, const char *run, const char *id)
 size_t th_probe_times(struct redisContext *r, const char *run, const char *id, int64_t *out,
                       size_t max);
 
+/* Waits until the probe finished at least `want` messages of `run`; the final verdict. */
+bool th_probe_wait_done(struct redisContext *r, const char *run, long long want, int timeout_ms);
+
 /* Polls cond every 20 ms until true or timeout; returns the final value. */
 bool th_wait_until(bool (*cond)(void *ud), void *ud, int timeout_ms);
 
