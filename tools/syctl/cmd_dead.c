@@ -225,6 +225,25 @@ static int get_error(struct sy_amqp *amqp, const char *queue, int err)
                       sy_amqp_error(amqp));
 }
 
+/* The next dead letter while the held bound allows: SYCTL_OK with *out set, SYCTL_OK with *out
+ * NULL when the queue is empty or the bound was reached (said on stderr), or an exit code
+ * already reported. */
+static int next_letter(struct sy_amqp *amqp, const char *dead, const struct held *h,
+                       struct sy_amqp_msg **out)
+{
+    *out = NULL;
+    if (held_full(h)) {
+        note_bound(h, dead);
+        return SYCTL_OK;
+    }
+    int rc = sy_amqp_get(amqp, dead, out);
+    if (rc == -SY_ENOTFOUND)
+        return SYCTL_OK;
+    if (rc < 0)
+        return get_error(amqp, dead, rc);
+    return SYCTL_OK;
+}
+
 static json_t *attempts_json(long long attempts)
 {
     return attempts >= 0 ? json_integer(attempts) : json_null();
@@ -313,18 +332,11 @@ static int dead_list(struct syctl *c, const struct syctl_args *a)
         goto out;
     }
     while (n < limit) {
-        if (held_full(&held)) {
-            note_bound(&held, dead);
-            break;
-        }
-        struct sy_amqp_msg *m = NULL;
-        rc = sy_amqp_get(amqp, dead, &m);
-        if (rc == -SY_ENOTFOUND)
-            break;
-        if (rc < 0) {
-            rc = get_error(amqp, dead, rc);
+        struct sy_amqp_msg *m;
+        if ((rc = next_letter(amqp, dead, &held, &m)) != SYCTL_OK)
             goto out;
-        }
+        if (!m)
+            break;
         describe(m, &rows[n++]);
         if ((rc = held_add(amqp, &held, m)) != 0)
             goto out;
@@ -454,18 +466,11 @@ static int dead_show(struct syctl *c, const struct syctl_args *a)
         return rc;
 
     while (!found) {
-        if (held_full(&held)) {
-            note_bound(&held, dead);
-            break;
-        }
-        struct sy_amqp_msg *m = NULL;
-        rc = sy_amqp_get(amqp, dead, &m);
-        if (rc == -SY_ENOTFOUND)
-            break;
-        if (rc < 0) {
-            rc = get_error(amqp, dead, rc);
+        struct sy_amqp_msg *m;
+        if ((rc = next_letter(amqp, dead, &held, &m)) != SYCTL_OK)
             goto out;
-        }
+        if (!m)
+            break;
         scanned++;
         if (id_matches(m, id))
             found = m;
@@ -592,18 +597,11 @@ static int dead_replay(struct syctl *c, const struct syctl_args *a)
     for (;;) {
         if (limit && chosen >= limit)
             break;
-        if (held_full(&held)) {
-            note_bound(&held, dead);
-            break;
-        }
-        struct sy_amqp_msg *m = NULL;
-        rc = sy_amqp_get(r.amqp, dead, &m);
-        if (rc == -SY_ENOTFOUND)
-            break;
-        if (rc < 0) {
-            rc = get_error(r.amqp, dead, rc);
+        struct sy_amqp_msg *m;
+        if ((rc = next_letter(r.amqp, dead, &held, &m)) != SYCTL_OK)
             goto out;
-        }
+        if (!m)
+            break;
         scanned++;
         if (id && !id_matches(m, id)) {
             if ((rc = held_add(r.amqp, &held, m)) != 0)
