@@ -202,20 +202,25 @@ int sy_lock_acquire(struct sy_redis *r, const char *resource, int ttl_ms, int wa
 }
 
 /* Runs a compare-and-X script on l's key; 0 when it was still ours, -SY_ESTALE if not. */
+/* The reply of a script that answers 1 when the caller's token or fence still holds: 0, or
+ * -SY_ESTALE. Frees the reply. */
+static int ours_or_stale(redisReply *reply)
+{
+    long long v;
+    int rc = reply_int(reply, &v);
+    freeReplyObject(reply);
+    if (rc)
+        return rc;
+    return v == 1 ? 0 : -SY_ESTALE;
+}
+
 static int lock_script(struct sy_redis *r, const struct sy_lock *l, const char *lua,
                        const char *ttl)
 {
     redisReply *reply = NULL;
     int rc = ttl ? sy_redis_cmd(r, &reply, "EVAL %s 1 %s %s %s", lua, l->lock_key, l->token, ttl)
                  : sy_redis_cmd(r, &reply, "EVAL %s 1 %s %s", lua, l->lock_key, l->token);
-    if (rc)
-        return rc;
-    long long v;
-    rc = reply_int(reply, &v);
-    freeReplyObject(reply);
-    if (rc)
-        return rc;
-    return v == 1 ? 0 : -SY_ESTALE;
+    return rc ? rc : ours_or_stale(reply);
 }
 
 int sy_lock_extend(struct sy_redis *r, struct sy_lock *l, int ttl_ms)
@@ -263,12 +268,5 @@ int sy_redis_fenced_set(struct sy_redis *r, const char *key, const char *value, 
     redisReply *reply = NULL;
     int rc = sy_redis_cmd(r, &reply, "EVAL %s 2 %s %s %s %s", fenced_set_lua, key, fence_key, value,
                           fence_txt);
-    if (rc)
-        return rc;
-    long long v;
-    rc = reply_int(reply, &v);
-    freeReplyObject(reply);
-    if (rc)
-        return rc;
-    return v == 1 ? 0 : -SY_ESTALE;
+    return rc ? rc : ours_or_stale(reply);
 }
