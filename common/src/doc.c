@@ -484,6 +484,11 @@ const char *sy_node_str(const struct sy_node *n)
     return n && n->kind == SY_NODE_SCALAR ? n->str : NULL;
 }
 
+bool sy_node_plain(const struct sy_node *n)
+{
+    return n && n->kind == SY_NODE_SCALAR && n->plain;
+}
+
 bool sy_node_is_null(const struct sy_node *n)
 {
     if (!n)

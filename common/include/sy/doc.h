@@ -41,6 +41,9 @@ const char *sy_node_str(const struct sy_node *n);
 /* True for NULL and for an unquoted scalar that YAML reads as null: "", "~", "null", "Null",
  * "NULL". A quoted "null" is text, not null. */
 bool sy_node_is_null(const struct sy_node *n);
+/* True for a scalar written without quotes: its text may be read as a number, boolean or
+ * null; a quoted scalar is always text. */
+bool sy_node_plain(const struct sy_node *n);
 /* Number of entries of a map or sequence (0 for a scalar). */
 size_t sy_node_len(const struct sy_node *n);
 /* i-th element of a sequence, or i-th value of a map (with its key in *key). */

@@ -1,0 +1,89 @@
+/* ledger.h - the scheduler's durable record in PostgreSQL (migration 0002_schedule.sql):
+ * per job a cursor (the newest tick handled) and per tick a claim row, the per-(job, tick) key
+ * taken before a tick is published. A claim made under the leader's fencing token commits
+ * together with the fence check, so a leader whose lease ran out can neither claim nor mark
+ * ticks; a tick whose publish was never confirmed stays 'claimed' until a leader publishes it.
+ *
+ * Rows belong to a group (the scheduler deployment; "default"), so separate schedules can
+ * share one database. Every function returns 0 or a negative SY_E code: -SY_ESTALE when
+ * a newer fence already wrote the group, -SY_ECONN/-SY_EDB (retriable), -SY_EDBDATA. */
+#ifndef SCHED_LEDGER_H
+#define SCHED_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schedule.h"
+
+struct sy_pg;
+
+/* A job's row: ticks are Unix seconds, 0 when never. */
+struct sched_job_state {
+    char job[SCHED_JOB_NAME_MAX + 1];
+    int64_t cursor;         /* newest tick claimed or dropped */
+    int64_t last_tick;      /* newest tick published (scheduled, not manual) */
+    int64_t last_published; /* when it was confirmed */
+    char last_id[SCHED_TICK_ID_MAX + 1];
+    char last_instance[160];
+    int64_t last_manual;    /* when the newest manual tick was confirmed */
+    uint64_t published, dropped; /* totals */
+};
+
+/* A claimed tick whose publish is not confirmed yet. */
+struct sched_pending {
+    char job[SCHED_JOB_NAME_MAX + 1];
+    int64_t tick;
+    int manual;
+    char id[SCHED_TICK_ID_MAX + 1];
+    char type[256];
+    void *data; /* packed msgpack map; owned */
+    size_t data_len;
+    uint64_t fence;
+};
+
+/* The rows of the group's jobs named in s, in s's order (a job without a row gets cursor 0).
+ * states has s->njobs entries. */
+int sched_ledger_load(struct sy_pg *pg, const char *group, const struct sched_schedule *s,
+                      struct sched_job_state *states);
+
+/* Creates the row of a job seen for the first time with cursor `now` (ticks before it are
+ * not the scheduler's to publish), under fence. Leaves an existing row alone. */
+int sched_ledger_init_job(struct sy_pg *pg, const char *group, const char *job, int64_t now,
+                          uint64_t fence);
+
+/* One transaction under `fence`: claims the planned ticks of job j (rows 'claimed' with their
+ * ids, type and data), records `dropped` dropped ticks, and moves the cursor to the newest of
+ * the ticks and dropped_last. A tick already published is not claimed again; a tick claimed
+ * under an older fence is taken over. *claimed_mask gets bit i set for each plan tick i now
+ * claimed by this fence (the ones to publish). */
+int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_job *j,
+                       const struct sched_plan *plan, uint64_t fence, const char *instance,
+                       uint64_t *claimed_mask);
+
+/* Claimed, unconfirmed ticks of the group (any job, including jobs no longer in the file),
+ * oldest first, at most max; taken over by `fence` in the same transaction (so an older
+ * leader can no longer mark them). Caller frees with sched_pending_free. */
+int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, const char *instance,
+                         struct sched_pending **out, size_t *n, size_t max);
+void sched_pending_free(struct sched_pending *p, size_t n);
+
+/* Marks a claimed tick published (the broker confirmed it) and updates the job's last_*
+ * columns and totals. fence 0 is for manual ticks (not fenced). -SY_ESTALE when the claim
+ * now belongs to a newer fence. */
+int sched_ledger_published(struct sy_pg *pg, const char *group, const char *job, int64_t tick,
+                           int manual, uint64_t fence, const char *instance);
+
+/* A manual tick at `now`: claims it (kind manual, no fence) with its id, type and data.
+ * -SY_EEXIST when this job already has a manual tick in that second. */
+int sched_ledger_claim_manual(struct sy_pg *pg, const char *group, const struct sched_job *j,
+                              int64_t now, const char *instance, char *id_out);
+
+/* Deletes published tick rows confirmed before `before` (job rows stay). *deleted may be
+ * NULL. */
+int sched_ledger_prune(struct sy_pg *pg, const char *group, int64_t before, long long *deleted);
+
+/* The newest fence recorded for the group's fence resource ("scheduler:<group>"), 0 if none:
+ * a leader whose Redis fence counter restarted below it raises the counter past it. */
+int sched_ledger_fence(struct sy_pg *pg, const char *group, uint64_t *fence);
+
+#endif
