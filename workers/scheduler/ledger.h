@@ -10,12 +10,21 @@
 #ifndef SCHED_LEDGER_H
 #define SCHED_LEDGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "schedule.h"
 
 struct sy_pg;
+
+/* A group name: 1 to SCHED_GROUP_MAX characters of [A-Za-z0-9._-]. An instance (who claimed
+ * or confirmed a tick, for operators): 1 to SCHED_INSTANCE_MAX bytes. Every function refuses
+ * others with -SY_EINVAL, as it does a job name longer than SCHED_JOB_NAME_MAX, a tick outside
+ * 1970..9999 and data over SY_MSG_MAX_BYTES. */
+#define SCHED_GROUP_MAX    64
+#define SCHED_INSTANCE_MAX 159
+bool sched_ledger_group_ok(const char *group);
 
 /* A job's row: ticks are Unix seconds, 0 when never. */
 struct sched_job_state {
@@ -25,7 +34,7 @@ struct sched_job_state {
     int64_t last_published; /* when it was confirmed */
     char last_id[SCHED_TICK_ID_MAX + 1];
     char last_instance[160];
-    int64_t last_manual;    /* when the newest manual tick was confirmed */
+    int64_t last_manual;         /* when the newest manual tick was confirmed */
     uint64_t published, dropped; /* totals */
 };
 
@@ -55,32 +64,56 @@ int sched_ledger_init_job(struct sy_pg *pg, const char *group, const char *job, 
  * ids, type and data), records `dropped` dropped ticks, and moves the cursor to the newest of
  * the ticks and dropped_last. A tick already published is not claimed again; a tick claimed
  * under an older fence is taken over. *claimed_mask gets bit i set for each plan tick i now
- * claimed by this fence (the ones to publish). */
+ * claimed by this fence (the ones to publish).
+ * Plan ticks must be strictly ascending. A tick at or before the stored cursor that has no
+ * claim row (it was dropped, or precedes the job's first cursor, or its row was pruned) is
+ * never claimed, whatever the plan says; dropped ticks count once, when dropped_last is past
+ * the stored cursor. Creates the job's row if it has none. */
 int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_job *j,
                        const struct sched_plan *plan, uint64_t fence, const char *instance,
                        uint64_t *claimed_mask);
 
 /* Claimed, unconfirmed ticks of the group (any job, including jobs no longer in the file),
- * oldest first, at most max; taken over by `fence` in the same transaction (so an older
- * leader can no longer mark them). Caller frees with sched_pending_free. */
+ * oldest first, at most max (and at most SCHED_PENDING_MAX); taken over by `fence` in the same
+ * transaction (so an older leader can no longer mark them). Caller frees with
+ * sched_pending_free. */
+#define SCHED_PENDING_MAX 10000
 int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, const char *instance,
                          struct sched_pending **out, size_t *n, size_t max);
 void sched_pending_free(struct sched_pending *p, size_t n);
 
 /* Marks a claimed tick published (the broker confirmed it) and updates the job's last_*
  * columns and totals. fence 0 is for manual ticks (not fenced). -SY_ESTALE when the claim
- * now belongs to a newer fence. */
+ * now belongs to a newer fence, -SY_ENOTFOUND when there is no such claim. Marking a tick that
+ * the same fence (or, with fence 0, nobody) already marked succeeds and counts nothing twice,
+ * so a call whose commit was lost may be repeated. A scheduled tick moves last_* only when it
+ * is the job's newest published one; a manual tick sets only last_manual (when the job has a
+ * row). */
 int sched_ledger_published(struct sy_pg *pg, const char *group, const char *job, int64_t tick,
                            int manual, uint64_t fence, const char *instance);
 
 /* A manual tick at `now`: claims it (kind manual, no fence) with its id, type and data.
- * -SY_EEXIST when this job already has a manual tick in that second. */
+ * -SY_EEXISTS when this job already has a manual tick in that second. Touches no job row, so
+ * triggering a job the scheduler has not seen yet sets no cursor for it. id_out holds
+ * SCHED_TICK_ID_MAX + 1 bytes. */
 int sched_ledger_claim_manual(struct sy_pg *pg, const char *group, const struct sched_job *j,
                               int64_t now, const char *instance, char *id_out);
 
 /* Deletes published tick rows confirmed before `before` (job rows stay). *deleted may be
  * NULL. */
 int sched_ledger_prune(struct sy_pg *pg, const char *group, int64_t before, long long *deleted);
+
+/* For operators (`syctl schedule list`): every job of the group the ledger knows, from its job
+ * row or its tick rows, in name order, at most max. Read only: takes nothing over. A job with
+ * tick rows only (manual ticks) has cursor 0. Caller frees *out. */
+struct sched_ledger_job {
+    struct sched_job_state state; /* last_manual: the newest manual confirm, row or tick */
+    char last_manual_id[SCHED_TICK_ID_MAX + 1]; /* "" when no published manual row is left */
+    uint64_t pending;                           /* claimed, unconfirmed ticks (both kinds) */
+    int64_t pending_oldest;                     /* the oldest of them, 0 if none */
+};
+int sched_ledger_jobs(struct sy_pg *pg, const char *group, struct sched_ledger_job **out, size_t *n,
+                      size_t max);
 
 /* The newest fence recorded for the group's fence resource ("scheduler:<group>"), 0 if none:
  * a leader whose Redis fence counter restarted below it raises the counter past it. */
