@@ -54,6 +54,13 @@ static const struct sy_conf_key conf_pg[] = {
              migrations_dir, 0, "directory of NNNN_name.sql migrations"),
     {0},
 };
+static const struct sy_conf_key conf_schedule[] = {
+    CONF_ROW("SY_SCHEDULE", SY_CONF_STR, SY_DEFAULT_ROOT "/deploy/config/schedule.yaml", schedule,
+             0, "the scheduler's schedule file: jobs, when they tick, what they publish"),
+    CONF_ROW("SY_SCHEDULER_GROUP", SY_CONF_STR, "default", scheduler_group, 0,
+             "the scheduler group whose ledger to read ([A-Za-z0-9._-], at most 64)"),
+    {0},
+};
 
 static const struct {
     unsigned need;
@@ -64,6 +71,7 @@ static const struct {
     {SYCTL_NEED_SCHEMAS, conf_schemas},
     {SYCTL_NEED_AMQP, conf_amqp},
     {SYCTL_NEED_PG, conf_pg},
+    {SYCTL_NEED_SCHEDULE, conf_schedule},
 };
 #define NTABLES (sizeof(conf_tables) / sizeof(conf_tables[0]))
 
@@ -214,7 +222,7 @@ static const char exit_codes[] =
     "  3   invalid input (bad JSON, schema violation, unknown type, unreadable input file)\n"
     "  4   not found (no such worker, message id or queue; no queue bound for a type)\n"
     "  69  a service is unreachable (RabbitMQ, PostgreSQL)\n"
-    "  78  bad configuration (environment, topology or schema files)\n"
+    "  78  bad configuration (environment, topology, schema or schedule files)\n"
     "Errors go to stderr as one line starting with 'syctl: '; data goes to stdout.\n";
 
 void syctl_help(const char *text, unsigned need)
@@ -242,7 +250,8 @@ static const char main_help[] =
     "       syctl --help | --version\n"
     "\n"
     "The operator's command line for Switchyard: publish messages, declare the topology,\n"
-    "inspect queues and dead letters, replay them, and migrate the database.\n"
+    "inspect queues and dead letters, replay them, migrate the database, and look at and\n"
+    "trigger the scheduler's jobs.\n"
     "\n"
     "Commands:\n"
     "  publish TYPE JSON|@FILE|-      validate a message against its schema, publish it with\n"
@@ -251,6 +260,8 @@ static const char main_help[] =
     "  queues [--json]                depth and consumers of every worker's queues\n"
     "  dead list|show|replay WORKER   inspect a worker's dead letters, send them back\n"
     "  migrate [--dir DIR]            apply the PostgreSQL migrations not applied yet\n"
+    "  schedule list|trigger JOB      the scheduler's jobs, their next and last ticks; publish\n"
+    "                                 one tick of a job now\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -258,8 +269,9 @@ static const struct {
     const char *name;
     int (*run)(struct syctl *c, int argc, char **argv);
 } commands[] = {
-    {"publish", syctl_cmd_publish}, {"topology", syctl_cmd_topology}, {"queues", syctl_cmd_queues},
-    {"dead", syctl_cmd_dead},       {"migrate", syctl_cmd_migrate},
+    {"publish", syctl_cmd_publish}, {"topology", syctl_cmd_topology},
+    {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
+    {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
 };
 
 static int run(int argc, char **argv)

@@ -80,6 +80,7 @@ char *syctl_base64(const void *p, size_t len);
 #define SYCTL_NEED_SCHEMAS  0x2u
 #define SYCTL_NEED_AMQP     0x4u
 #define SYCTL_NEED_PG       0x8u
+#define SYCTL_NEED_SCHEDULE 0x10u /* the scheduler's schedule file and group */
 
 struct syctl_conf {
     char *log_level;
@@ -88,6 +89,8 @@ struct syctl_conf {
     char *amqp_url;
     char *pg_url;
     char *migrations_dir;
+    char *schedule;
+    char *scheduler_group;
 };
 
 struct sy_amqp;
@@ -133,6 +136,7 @@ int syctl_cmd_topology(struct syctl *c, int argc, char **argv);
 int syctl_cmd_queues(struct syctl *c, int argc, char **argv);
 int syctl_cmd_dead(struct syctl *c, int argc, char **argv);
 int syctl_cmd_migrate(struct syctl *c, int argc, char **argv);
+int syctl_cmd_schedule(struct syctl *c, int argc, char **argv);
 
 /* --- Dead letters: what their headers say ------------------------------------------------- */
 
