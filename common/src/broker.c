@@ -168,7 +168,9 @@ struct sy_broker {
     atomic_int stop_req;
     int64_t stop_deadline; /* monotonic ms; written before stop_req */
 
-    /* Readiness, for the health thread; `connected` also gates handler publishes. */
+    /* Readiness, for the health thread (`consuming`: connected, for a publishing-only worker);
+     * `connected` also gates handler publishes. */
+    bool publish_only; /* the handler runs its own loop: no consumer, no handler threads */
     atomic_int consuming;
     atomic_int connected;
     pthread_mutex_t status_mu;
@@ -1349,13 +1351,23 @@ static int io_connect(struct sy_broker *b, char *err, size_t errlen)
     if ((rc = check_rpc(b, CH_PUBLISH, "channel.open", err, errlen)) != 0)
         goto fail;
     rc = sy_amqp_declare_exchange(b->conn, CH_CONSUME, b->o.topo->exchange, err, errlen);
-    if (rc == 0)
-        rc = sy_amqp_declare_worker(b->conn, CH_CONSUME, b->o.topo->exchange, b->o.tw, err, errlen);
+    /* A publishing-only worker declares every worker's queues: what it publishes is kept
+     * even while the consumers that declare their own queues have never started. */
+    for (size_t i = 0; rc == 0 && i < b->o.topo->nworkers; i++) {
+        const struct sy_topo_worker *tw = &b->o.topo->workers[i];
+
+        if (b->publish_only || tw == b->o.tw)
+            rc = sy_amqp_declare_worker(b->conn, CH_CONSUME, b->o.topo->exchange, tw, err, errlen);
+    }
     if (rc != 0)
         goto fail;
     amqp_confirm_select(b->conn, CH_PUBLISH);
     if ((rc = check_rpc(b, CH_PUBLISH, "confirm.select", err, errlen)) != 0)
         goto fail;
+    if (b->publish_only) {
+        b->consumer_tag[0] = '\0';
+        goto connected;
+    }
     amqp_basic_qos(b->conn, CH_CONSUME, 0, (uint16_t)b->o.prefetch, 0);
     if ((rc = check_rpc(b, CH_CONSUME, "basic.qos", err, errlen)) != 0)
         goto fail;
@@ -1365,9 +1377,12 @@ static int io_connect(struct sy_broker *b, char *err, size_t errlen)
         goto fail;
     snprintf(b->consumer_tag, sizeof b->consumer_tag, "%.*s", BYTES_ARG(ok->consumer_tag));
 
+connected:
     b->lost = false;
     b->lost_why[0] = '\0';
-    b->cancel_sent = b->cancel_ok = b->blocked = false;
+    /* Without a consumer there is nothing to cancel at shutdown. */
+    b->cancel_sent = b->cancel_ok = b->publish_only;
+    b->blocked = false;
     b->next_pub_seq = 1;
     memset(&b->asm1, 0, sizeof b->asm1);
     memset(&b->asm2, 0, sizeof b->asm2);
@@ -1613,23 +1628,31 @@ static void *io_main(void *arg)
             if (failures)
                 sy_log_info("amqp.connected",
                             "reconnected after %u failed attempt(s); consuming %s", failures,
-                            b->queue);
+                            b->publish_only ? "nothing (publishing only)" : b->queue);
             else
-                sy_log_info("amqp.connected", "reconnected; consuming %s", b->queue);
+                sy_log_info("amqp.connected", "reconnected; consuming %s",
+                            b->publish_only ? "nothing (publishing only)" : b->queue);
+        } else if (b->publish_only) {
+            sy_log_info("amqp.connected", "connected; publishing only");
         } else {
             sy_log_info("amqp.connected", "consuming %s (prefetch %u)", b->queue, b->o.prefetch);
         }
         connected_once = true;
         failures = 0;
         backoff = BACKOFF_FIRST_MS;
-        set_status(b, "consuming");
+        set_status(b, b->publish_only ? "publishing" : "consuming");
 
         end = io_run(b, seen);
         if (end == RUN_LOST) {
             set_status(b, "connection lost: %s", b->lost_why);
-            sy_log_write(SY_LOG_WARN, "amqp.lost", -1, b->lost_why,
-                         "connection lost with %lld deliveries in flight; they go back to %s",
-                         b->in_flight, b->queue);
+            if (b->publish_only)
+                sy_log_write(SY_LOG_WARN, "amqp.lost", -1, b->lost_why,
+                             "connection lost; unconfirmed publishes fail and are retried by "
+                             "their callers");
+            else
+                sy_log_write(SY_LOG_WARN, "amqp.lost", -1, b->lost_why,
+                             "connection lost with %lld deliveries in flight; they go back to %s",
+                             b->in_flight, b->queue);
             io_teardown(b, false);
             continue;
         }
@@ -1928,16 +1951,22 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
     }
     b->o = *o;
     b->efd = -1;
-    if (!o->handler || (!o->handler->handle == !o->handler->handle_batch)) {
-        snprintf(err, errlen, "the handler must set exactly one of handle and handle_batch");
+    if (!o->handler ||
+        (!!o->handler->handle + !!o->handler->handle_batch + !!o->handler->run) != 1) {
+        snprintf(err, errlen, "the handler must set exactly one of handle, handle_batch and run");
         goto fail;
     }
-    if (sy_topo_queue_name(o->tw, b->queue, sizeof b->queue) != 0 ||
-        sy_topo_dead_name(o->tw, b->dead_queue, sizeof b->dead_queue) != 0) {
+    b->publish_only = o->handler->run != NULL;
+    if (!b->publish_only && !o->tw) {
+        snprintf(err, errlen, "a consuming worker needs its entry in the topology");
+        goto fail;
+    }
+    if (o->tw && (sy_topo_queue_name(o->tw, b->queue, sizeof b->queue) != 0 ||
+                  sy_topo_dead_name(o->tw, b->dead_queue, sizeof b->dead_queue) != 0)) {
         snprintf(err, errlen, "worker name too long");
         goto fail;
     }
-    snprintf(b->conn_name, sizeof b->conn_name, "sy-%s %s", o->tw->name, o->instance);
+    snprintf(b->conn_name, sizeof b->conn_name, "sy-%s %s", o->handler->name, o->instance);
     b->ack_batch = o->prefetch / 4 ? o->prefetch / 4 : 1;
     b->wake_batch = (unsigned)(b->ack_batch / 2 ? b->ack_batch / 2 : 1);
     b->threads = calloc(o->threads ? o->threads : 1, sizeof *b->threads);
@@ -1959,7 +1988,7 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
     if (getrandom(&b->rng, sizeof b->rng, 0) != (ssize_t)sizeof b->rng || b->rng == 0)
         b->rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ULL | 1;
 
-    snprintf(labels, sizeof labels, "worker=\"%s\"", o->tw->name);
+    snprintf(labels, sizeof labels, "worker=\"%s\"", o->handler->name);
     b->m_consumed = sy_counter_get("sy_consumed_total", "Deliveries received", labels);
     b->m_acked = sy_counter_get("sy_acked_total", "Deliveries handled and acked", labels);
     b->m_retried = sy_counter_get("sy_retried_total", "Deliveries parked for a retry", labels);
@@ -1987,6 +2016,9 @@ int sy_broker_start_handlers(struct sy_broker *b, char *err, size_t errlen)
 {
     unsigned n = b->o.threads ? b->o.threads : 1;
     int rc = 0;
+
+    if (b->publish_only)
+        return 0;
 
     for (unsigned i = 0; i < n; i++) {
         b->threads[i].b = b;

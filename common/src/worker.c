@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker_int.h"
@@ -85,6 +88,15 @@ struct sy_worker {
     atomic_bool init_ok;  /* the handler's init succeeded: ready() and exit() may be called */
     atomic_bool running;  /* the broker thread runs: publishes go through it */
     atomic_bool stopping; /* SIGTERM/SIGINT received */
+    /* sy_worker_sleep waits on stop_cv; `stopping` is set under stop_mu. */
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    /* The handler's own loop (handlers with run): its thread, and an eventfd written when it
+     * returns, so the main thread wakes for it as for a signal. */
+    pthread_t run_tid;
+    bool run_started;
+    int run_efd;
+    atomic_int run_rc;
     /* Publishes made from init, before the broker runs, use a connection of their own. */
     pthread_mutex_t init_mu;
     struct sy_amqp *init_amqp;
@@ -105,6 +117,16 @@ const char *sy_worker_name(const struct sy_worker *w)
 const char *sy_worker_instance(const struct sy_worker *w)
 {
     return w ? w->instance : NULL;
+}
+
+const struct sy_schemas *sy_worker_schemas(const struct sy_worker *w)
+{
+    return w ? w->schemas : NULL;
+}
+
+const struct sy_topology *sy_worker_topology(const struct sy_worker *w)
+{
+    return w ? w->topo : NULL;
 }
 
 const char *sy_worker_url(const struct sy_worker *w, const char *which)
@@ -129,6 +151,51 @@ int sy_worker_stopping(const struct sy_worker *w)
     return w && atomic_load(&w->stopping);
 }
 
+int sy_worker_sleep(struct sy_worker *w, long long ms)
+{
+    struct timespec until;
+    int stopping;
+
+    if (!w)
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (ms > 0) {
+        until.tv_sec += (time_t)(ms / 1000);
+        until.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&w->stop_mu);
+    while (!atomic_load(&w->stopping) &&
+           pthread_cond_timedwait(&w->stop_cv, &w->stop_mu, &until) != ETIMEDOUT) {
+    }
+    stopping = atomic_load(&w->stopping) ? 1 : 0;
+    pthread_mutex_unlock(&w->stop_mu);
+    return stopping;
+}
+
+static void set_stopping(struct sy_worker *w)
+{
+    pthread_mutex_lock(&w->stop_mu);
+    atomic_store(&w->stopping, true);
+    pthread_cond_broadcast(&w->stop_cv);
+    pthread_mutex_unlock(&w->stop_mu);
+}
+
+static void *run_main(void *arg)
+{
+    struct sy_worker *w = arg;
+    uint64_t one = 1;
+
+    atomic_store(&w->run_rc, w->h->run(w->state));
+    if (write(w->run_efd, &one, sizeof one) < 0) {
+        /* an eventfd counter cannot overflow from one write */
+    }
+    return NULL;
+}
+
 /* Before the broker thread runs (from init): a connection of the worker's own, kept until
  * init returns. */
 static int init_publish(struct sy_worker *w, const struct sy_publish *p, int timeout_ms)
@@ -147,8 +214,9 @@ static int init_publish(struct sy_worker *w, const struct sy_publish *p, int tim
             rc = -SY_ECONN;
             goto out;
         }
-        /* The exchange may not exist yet on a fresh broker. */
-        rc = sy_amqp_declare(w->init_amqp, w->topo, w->h->name);
+        /* The exchange may not exist yet on a fresh broker. A publishing-only worker declares
+         * every queue, as its broker connection will. */
+        rc = sy_amqp_declare(w->init_amqp, w->topo, w->h->run ? NULL : w->h->name);
         if (rc != 0) {
             sy_log_write(SY_LOG_WARN, "worker.publish", -1, sy_amqp_error(w->init_amqp),
                          "cannot declare the topology");
@@ -215,9 +283,14 @@ static void print_table(FILE *f, const struct sy_conf_key *keys)
 
 static void print_help(const struct sy_handler *h)
 {
-    printf("sy-%s - the Switchyard worker '%s'. Consumes queue sy.%s; stops cleanly on SIGTERM.\n"
-           "\nSettings (environment variables; a URL may also come from NAME_FILE):\n",
-           h->name, h->name, h->name);
+    if (h->run)
+        printf("sy-%s - the Switchyard worker '%s'. Publishes; stops cleanly on SIGTERM.\n",
+               h->name, h->name);
+    else
+        printf("sy-%s - the Switchyard worker '%s'. Consumes queue sy.%s; stops cleanly on "
+               "SIGTERM.\n",
+               h->name, h->name, h->name);
+    printf("\nSettings (environment variables; a URL may also come from NAME_FILE):\n");
     printf("  %-20s %-40s %s\n", "NAME", "DEFAULT", "MEANING");
     print_table(stdout, settings_keys);
     if (h->conf && h->conf[0].name) {
@@ -251,7 +324,7 @@ static const char *signal_name(int sig)
 
 int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
 {
-    struct sy_worker w = {.h = h};
+    struct sy_worker w = {.h = h, .run_efd = -1};
     struct sy_broker_stats stats = {0};
     struct signalfd_siginfo si;
     enum sy_log_level level = SY_LOG_INFO;
@@ -280,6 +353,15 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         return EXIT_USAGE;
     }
     pthread_mutex_init(&w.init_mu, NULL);
+    pthread_mutex_init(&w.stop_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w.stop_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
 
     /* Only the signalfd sees SIGTERM/SIGINT: blocked before any thread exists, every thread
      * inherits the mask. */
@@ -340,7 +422,7 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         goto out;
     }
     w.tw = sy_topology_worker(w.topo, h->name);
-    if (!w.tw) {
+    if (!w.tw && !h->run) {
         sy_log_error("worker.config", "SY_TOPOLOGY: no worker '%s' in %s", h->name, w.s.topology);
         code = EXIT_CONFIG;
         goto out;
@@ -393,23 +475,80 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         goto out;
     }
     atomic_store(&w.running, true);
-    sy_log_info("worker.start",
-                "sy-%s %s started: health on port %d; amqp %s; queue sy.%s; prefetch %lld; "
-                "%lld handler thread(s); heartbeat %lld s; grace %lld ms; reconnect max %lld "
-                "ms; %zu schema(s) from %s; topology %s",
-                h->name, SY_VERSION, sy_health_port(w.health), w.s.amqp_url, h->name, w.s.prefetch,
-                w.s.threads, w.s.heartbeat_s, w.s.grace_ms, w.s.reconnect_max_ms,
-                sy_schemas_count(w.schemas), w.s.schema_dir, w.s.topology);
+    if (h->run) {
+        int prc;
 
-    while (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) {
-        if (errno != EINTR && errno != EAGAIN) {
-            sy_log_error("worker.stop", "reading signals: %s", strerror(errno));
+        w.run_efd = eventfd(0, EFD_CLOEXEC);
+        if (w.run_efd < 0 || (prc = pthread_create(&w.run_tid, NULL, run_main, &w)) != 0) {
+            sy_log_error("worker.start", "cannot start the handler's loop: %s",
+                         strerror(w.run_efd < 0 ? errno : prc));
+            goto out;
+        }
+        w.run_started = true;
+        sy_log_info("worker.start",
+                    "sy-%s %s started: health on port %d; amqp %s; publishing only; heartbeat "
+                    "%lld s; grace %lld ms; reconnect max %lld ms; %zu schema(s) from %s; "
+                    "topology %s",
+                    h->name, SY_VERSION, sy_health_port(w.health), w.s.amqp_url, w.s.heartbeat_s,
+                    w.s.grace_ms, w.s.reconnect_max_ms, sy_schemas_count(w.schemas), w.s.schema_dir,
+                    w.s.topology);
+    } else {
+        sy_log_info("worker.start",
+                    "sy-%s %s started: health on port %d; amqp %s; queue sy.%s; prefetch %lld; "
+                    "%lld handler thread(s); heartbeat %lld s; grace %lld ms; reconnect max %lld "
+                    "ms; %zu schema(s) from %s; topology %s",
+                    h->name, SY_VERSION, sy_health_port(w.health), w.s.amqp_url, h->name,
+                    w.s.prefetch, w.s.threads, w.s.heartbeat_s, w.s.grace_ms, w.s.reconnect_max_ms,
+                    sy_schemas_count(w.schemas), w.s.schema_dir, w.s.topology);
+    }
+
+    /* Until a signal, or until the handler's own loop returns by itself. */
+    bool by_signal = false;
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w.run_efd, .events = POLLIN}};
+
+        if (poll(pfd, w.run_efd >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            sy_log_error("worker.stop", "waiting for signals: %s", strerror(errno));
             break;
         }
+        if (pfd[0].revents & POLLIN) {
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                by_signal = true;
+                break;
+            }
+            if (errno != EINTR && errno != EAGAIN) {
+                sy_log_error("worker.stop", "reading signals: %s", strerror(errno));
+                break;
+            }
+        }
+        if (w.run_efd >= 0 && (pfd[1].revents & POLLIN))
+            break;
     }
-    atomic_store(&w.stopping, true);
-    sy_log_info("worker.drain", "%s received: draining (grace %lld ms)",
-                signal_name((int)si.ssi_signo), w.s.grace_ms);
+    set_stopping(&w);
+    if (by_signal)
+        sy_log_info("worker.drain", "%s received: draining (grace %lld ms)",
+                    signal_name((int)si.ssi_signo), w.s.grace_ms);
+    if (w.run_started) {
+        /* The loop finishes its publishes while the broker still runs. */
+        struct timespec abs;
+
+        clock_gettime(CLOCK_REALTIME, &abs);
+        abs.tv_sec += (time_t)(w.s.grace_ms / 1000) + 1;
+        if (pthread_timedjoin_np(w.run_tid, NULL, &abs) != 0) {
+            sy_log_warn("worker.stop",
+                        "the handler's loop outlived the grace of %lld ms; "
+                        "leaving without cleanup",
+                        w.s.grace_ms);
+            _exit(1);
+        }
+        w.run_started = false;
+        rc = atomic_load(&w.run_rc);
+        if (!by_signal)
+            sy_log_write(rc ? SY_LOG_ERROR : SY_LOG_INFO, "worker.stop", -1,
+                         rc ? sy_strerror(rc) : NULL, "the handler's loop ended by itself");
+    }
     sy_broker_shutdown(w.broker, &stats);
     shut_down = true;
     atomic_store(&w.running, false);
@@ -426,7 +565,7 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
                     (unsigned long long)stats.reconnects);
         _exit(0);
     }
-    code = 0;
+    code = atomic_load(&w.run_rc) != 0 ? 1 : 0;
     sy_log_info("worker.stop",
                 "stopped: consumed %llu, acked %llu, retried %llu, dead-lettered %llu, "
                 "published %llu, reconnects %llu%s",
@@ -435,6 +574,10 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
                 (unsigned long long)stats.published, (unsigned long long)stats.reconnects,
                 stats.in_flight ? " (grace passed: the rest was requeued)" : "");
 out:
+    if (w.run_started) {
+        set_stopping(&w);
+        pthread_join(w.run_tid, NULL);
+    }
     if (w.broker && !shut_down) {
         /* Start-up failed after some threads ran: stop them (thread_exit runs in each). */
         sy_broker_shutdown(w.broker, &stats);
@@ -455,6 +598,10 @@ out:
     sy_conf_free(settings_keys, &w.s);
     if (sfd >= 0)
         close(sfd);
+    if (w.run_efd >= 0)
+        close(w.run_efd);
+    pthread_cond_destroy(&w.stop_cv);
+    pthread_mutex_destroy(&w.stop_mu);
     pthread_mutex_destroy(&w.init_mu);
     return code;
 }

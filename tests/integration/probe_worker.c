@@ -5,7 +5,10 @@
  *   sy:probe:<run>:t:<id> list of handling times (ms since the epoch)
  * Environment: SY_PROBE_WORKER (topology worker name, default "probe"), SY_PROBE_BATCH
  * (1 = batch handler), SY_PROBE_BATCH_MAX, SY_PROBE_NOOP (1 = ack without touching Redis, for
- * benchmarks), SY_PROBE_STAMP_FILE (write the wall-clock ns of the first message there). */
+ * benchmarks), SY_PROBE_STAMP_FILE (write the wall-clock ns of the first message there).
+ * SY_PROBE_PUBLISH=N makes it a publishing-only worker instead (a `run` loop, no queue): it
+ * publishes N probe.work messages with ids "<SY_PROBE_RUN>-<i>", then waits for SIGTERM, or
+ * returns a failure at once with SY_PROBE_RUN_FAIL=1. */
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -14,8 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <msgpack.h>
+
 #include "sy/err.h"
 #include "sy/log.h"
+#include "sy/msg.h"
 #include "sy/worker.h"
 
 struct probe {
@@ -198,8 +204,64 @@ static void probe_handle_batch(void *tstate, struct sy_msg **msgs, size_t n)
         sy_msg_fail(msgs[i], SY_RETRY, "redis: %s", sy_strerror(rc));
 }
 
+static int publisher_init(struct sy_worker *w, void **state)
+{
+    *state = w;
+    return 0;
+}
+
+static int publisher_run(void *state)
+{
+    struct sy_worker *w = state;
+    const char *n_txt = getenv("SY_PROBE_PUBLISH"), *run = getenv("SY_PROBE_RUN");
+    const char *fail = getenv("SY_PROBE_RUN_FAIL");
+    long n = n_txt ? strtol(n_txt, NULL, 10) : 0;
+
+    if (!run || !*run)
+        run = "publisher";
+    for (long i = 0; i < n && !sy_worker_stopping(w); i++) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        char id[SY_MSG_ID_MAX + 1];
+        int rc;
+
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str_with_body(&pk, "run", 3);
+        msgpack_pack_str_with_body(&pk, run, strlen(run));
+        msgpack_pack_str_with_body(&pk, "n", 1);
+        msgpack_pack_long(&pk, i);
+        msgpack_pack_str_with_body(&pk, "action", 6);
+        msgpack_pack_str_with_body(&pk, "ack", 3);
+        snprintf(id, sizeof id, "%s-%ld", run, i);
+        /* The broker connection may still be coming up: retry until it confirms. */
+        while ((rc = sy_worker_publish(w, "probe.work", id, sb.data, sb.size, 5000, NULL)) != 0 &&
+               sy_err_retriable(rc) && !sy_worker_sleep(w, 100)) {
+        }
+        msgpack_sbuffer_destroy(&sb);
+        if (rc != 0) {
+            sy_log_error("probe.publish", "publish %s failed: %s", id, sy_strerror(rc));
+            return rc;
+        }
+    }
+    if (fail && strcmp(fail, "1") == 0)
+        return -SY_EINTERNAL;
+    while (!sy_worker_sleep(w, 60000)) {
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (getenv("SY_PROBE_PUBLISH")) {
+        static const struct sy_handler ph = {
+            .name = "publisher",
+            .init = publisher_init,
+            .run = publisher_run,
+        };
+        return sy_worker_main(&ph, argc, argv);
+    }
     struct sy_handler h = {
         .name = "probe",
         .init = probe_init,

@@ -9,6 +9,8 @@
 #include "sy/msg.h"
 
 struct sy_worker; /* the running process; borrowed by callbacks */
+struct sy_schemas;
+struct sy_topology;
 
 struct sy_handler {
     const char *name; /* the worker's name in the topology: consumes queue sy.<name> */
@@ -34,6 +36,14 @@ struct sy_handler {
     unsigned batch_max;
     unsigned batch_wait_ms;
 
+    /* Instead of handle/handle_batch, for a worker that consumes no queue but publishes from
+     * a loop of its own (a scheduler, an HTTP front door, an MQTT bridge): run is called once
+     * in a thread of its own after init, while the broker connection is made, and must return
+     * soon after sy_worker_stopping() turns true (sy_worker_sleep wakes then). A non-zero
+     * return stops the process with exit code 1. Such a worker needs no topology entry; its
+     * connection declares every worker's queues, so whatever it publishes has a queue. */
+    int (*run)(void *state);
+
     /* Optional readiness of the handler's own stores for /readyz: 0 = ready. Called from the
      * health thread. */
     int (*ready)(void *state);
@@ -50,6 +60,10 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv);
 const void *sy_worker_conf(const struct sy_worker *w);
 const char *sy_worker_name(const struct sy_worker *w);
 const char *sy_worker_instance(const struct sy_worker *w);
+/* The message schemas and the topology the process loaded (for checking configuration that
+ * names message types at start). */
+const struct sy_schemas *sy_worker_schemas(const struct sy_worker *w);
+const struct sy_topology *sy_worker_topology(const struct sy_worker *w);
 /* Common connection settings (NULL when unset): "amqp", "redis", "pg", "mysql", "mqtt". */
 const char *sy_worker_url(const struct sy_worker *w, const char *which);
 
@@ -62,5 +76,8 @@ int sy_worker_publish(struct sy_worker *w, const char *type, const char *id,
 
 /* True once SIGTERM/SIGINT was received: long handlers should finish early. */
 int sy_worker_stopping(const struct sy_worker *w);
+/* Sleeps up to ms, waking at once when the process is told to stop: 0 after the full sleep,
+ * 1 when stopping. Any thread. */
+int sy_worker_sleep(struct sy_worker *w, long long ms);
 
 #endif
