@@ -60,6 +60,13 @@ static const char fenced_set_lua[] = "local cur = tonumber(redis.call('GET', KEY
                                      "redis.call('SET', KEYS[2], ARGV[2])\n"
                                      "return 1\n";
 
+/* KEYS: fence. ARGV: floor. Raises the counter to floor, never lowers it; returns 1. */
+static const char floor_lua[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+                                "if cur < tonumber(ARGV[1]) then\n"
+                                "  redis.call('SET', KEYS[1], ARGV[1])\n"
+                                "end\n"
+                                "return 1\n";
+
 struct sy_lock {
     uint64_t fence;
     char token[2 * LOCK_TOKEN_BYTES + 1];
@@ -201,7 +208,6 @@ int sy_lock_acquire(struct sy_redis *r, const char *resource, int ttl_ms, int wa
     }
 }
 
-/* Runs a compare-and-X script on l's key; 0 when it was still ours, -SY_ESTALE if not. */
 /* The reply of a script that answers 1 when the caller's token or fence still holds: 0, or
  * -SY_ESTALE. Frees the reply. */
 static int ours_or_stale(redisReply *reply)
@@ -242,6 +248,19 @@ int sy_lock_release(struct sy_redis *r, struct sy_lock *l)
                     l->resource, (unsigned long long)l->fence);
     free(l);
     return rc;
+}
+
+int sy_lock_fence_floor(struct sy_redis *r, const char *resource, uint64_t floor)
+{
+    if (!r || !valid_resource(resource) || floor > (UINT64_C(1) << 53))
+        return -SY_EINVAL;
+    char fence_key[sizeof FENCE_PREFIX + LOCK_RESOURCE_MAX];
+    char floor_txt[24];
+    snprintf(fence_key, sizeof fence_key, FENCE_PREFIX "%s", resource);
+    snprintf(floor_txt, sizeof floor_txt, "%llu", (unsigned long long)floor);
+    redisReply *reply = NULL;
+    int rc = sy_redis_cmd(r, &reply, "EVAL %s 1 %s %s", floor_lua, fence_key, floor_txt);
+    return rc ? rc : ours_or_stale(reply);
 }
 
 uint64_t sy_lock_fence(const struct sy_lock *l)

@@ -341,6 +341,69 @@ static void stale_holder_is_refused_by_postgres(void **state)
     sy_pg_destroy(pgb);
 }
 
+/* Redis lost its data (a restart without persistence): the fence counter starts again at 1,
+ * below what PostgreSQL recorded. Raising the floor past the record restores fencing. */
+static void fence_floor_recovers_a_counter_redis_lost(void **state)
+{
+    (void)state;
+    const char *pg_url = getenv("SY_PG_URL");
+    const char *src = getenv("SY_SOURCE_DIR");
+    if (!pg_url || !*pg_url || !src || !*src) {
+        fprintf(stderr, "skipped: SY_PG_URL or SY_SOURCE_DIR is not set\n");
+        skip();
+    }
+    char err[512] = "", dir[1024], res[128], key[256];
+    snprintf(dir, sizeof dir, "%s/schemas/sql/postgres", src);
+    resource_name(res, sizeof res, "floor");
+    struct sy_pg *pg = sy_pg_connect(pg_url, err, sizeof err);
+    assert_non_null(pg);
+    assert_int_equal(sy_pg_migrate(pg, dir, NULL, NULL, err, sizeof err), 0);
+    struct sy_redis *r = connect_redis(2000);
+    redisContext *raw = raw_redis();
+    struct sy_lock *l = NULL;
+
+    /* Fences 1..5 were handed out; the holder of 5 wrote. */
+    snprintf(key, sizeof key, "sy:fence:%s", res);
+    redisReply *rep = redisCommand(raw, "SET %s 4", key);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    assert_int_equal(sy_lock_try(r, res, 10000, &l), 0);
+    assert_int_equal(sy_lock_fence(l), 5);
+    assert_int_equal(sy_pg_fence(pg, res, sy_lock_fence(l)), 0);
+    assert_int_equal(sy_lock_release(r, l), 0);
+
+    /* Redis forgets everything. */
+    rep = redisCommand(raw, "DEL %s", key);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    assert_int_equal(sy_lock_try(r, res, 10000, &l), 0);
+    assert_int_equal(sy_lock_fence(l), 1);
+    assert_int_equal(sy_pg_fence(pg, res, sy_lock_fence(l)), -SY_ESTALE);
+
+    /* Raise the floor to the record, take the lock again: accepted. */
+    assert_int_equal(sy_lock_fence_floor(r, res, 5), 0);
+    assert_int_equal(sy_lock_release(r, l), 0);
+    assert_int_equal(sy_lock_try(r, res, 10000, &l), 0);
+    assert_int_equal(sy_lock_fence(l), 6);
+    assert_int_equal(sy_pg_fence(pg, res, sy_lock_fence(l)), 0);
+
+    /* A floor below the counter changes nothing. */
+    assert_int_equal(sy_lock_fence_floor(r, res, 2), 0);
+    char now[32];
+    raw_get(raw, key, now, sizeof now);
+    assert_string_equal(now, "6");
+    assert_int_equal(sy_lock_release(r, l), 0);
+
+    const char *params[] = {res};
+    assert_int_equal(sy_pg_exec(pg, "DELETE FROM sy_fences WHERE resource = $1", 1, params, NULL),
+                     0);
+    rep = redisCommand(raw, "DEL %s", key);
+    freeReplyObject(rep);
+    redisFree(raw);
+    sy_redis_destroy(r);
+    sy_pg_destroy(pg);
+}
+
 /* --- Connection trouble ----------------------------------------------------------------- */
 
 static void lost_connection_is_reconnected_once(void **state)
@@ -448,6 +511,7 @@ int main(void)
         cmocka_unit_test(stale_holder_is_refused_by_redis),
         cmocka_unit_test(fenced_set_accepts_equal_and_newer_fences_only),
         cmocka_unit_test(stale_holder_is_refused_by_postgres),
+        cmocka_unit_test(fence_floor_recovers_a_counter_redis_lost),
         cmocka_unit_test(lost_connection_is_reconnected_once),
         cmocka_unit_test(paused_server_times_out_then_recovers),
         cmocka_unit_test(connect_errors_name_the_problem_not_the_password),

@@ -32,6 +32,11 @@ int sy_lock_release(struct sy_redis *r, struct sy_lock *l);
  * under the lock passes it on so the store can refuse writes from an older holder. */
 uint64_t sy_lock_fence(const struct sy_lock *l);
 const char *sy_lock_resource(const struct sy_lock *l);
+/* Raises the resource's fence counter to at least `floor` (never lowers it). Redis keeps the
+ * counter only as long as its data survives: a holder whose fence a durable store refused as
+ * older than one it recorded (sy_pg_fence) raises the counter past that record, releases and
+ * acquires again, and so gets a fence the store accepts. 0, -SY_EINVAL, -SY_ECONN. */
+int sy_lock_fence_floor(struct sy_redis *r, const char *resource, uint64_t floor);
 
 /* Redis-side guarded write for data kept in Redis: SET key value only if `fence` is not older
  * than the newest fence that wrote key before (kept in key's companion "<key>:fence").
