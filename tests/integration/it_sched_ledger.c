@@ -298,9 +298,22 @@ static void pending_returns_unconfirmed_claims_and_takes_them_over(void **state)
     expect_ok(sched_ledger_published(pg, g, a.name, TICK(1), 0, 5, INSTANCE_A), "published a1");
     expect_ok(sched_ledger_claim_manual(pg, g, &b, TICK(1) + 30, "syctl", manual_id), "manual");
 
-    /* A new leader (fence 6): the three unconfirmed claims, oldest first, bytes intact. */
+    /* A manual claim just made may still be publishing in its syctl: not taken yet. */
     struct sched_pending *p = NULL;
     size_t n = 0;
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, &p, &n, 100), "pending, fresh manual");
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(p[i].manual, 0);
+    sched_pending_free(p, n);
+    const char *gp[] = {g};
+    expect_ok(sy_pg_exec(pg,
+                         "UPDATE sy_schedule_ticks SET claimed_at = now() - interval '1 minute' "
+                         "WHERE grp = $1 AND kind = 'manual'",
+                         1, gp, NULL),
+              "age the manual claim");
+
+    /* A new leader (fence 6): the three unconfirmed claims, oldest first, bytes intact. */
     expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, &p, &n, 100), "pending");
     assert_int_equal(n, 3);
     assert_string_equal(p[0].job, "pb");

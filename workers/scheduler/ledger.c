@@ -527,7 +527,9 @@ int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, co
     int rc = fenced_begin(pg, group, fence);
     if (rc)
         return rc;
-    /* The oldest claims are locked, then taken over: a row of an older fence (or of none, a
+    /* A manual claim younger than SCHED_MANUAL_SETTLE_S may still be on its way through the
+     * syctl that made it: left alone, so the two do not both publish it.
+     * The oldest claims are locked, then taken over: a row of an older fence (or of none, a
      * manual one) becomes this fence's, so its former owner can no longer mark it. A newer
      * fence cannot own one, as the fence check above just passed. */
     const char *params[] = {group, fence_txt, max_txt, instance};
@@ -535,6 +537,8 @@ int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, co
                     "WITH picked AS ("
                     " SELECT job, kind, tick FROM sy_schedule_ticks"
                     " WHERE grp = $1 AND state = 'claimed'"
+                    " AND (kind = 'tick' OR claimed_at < now() - make_interval(secs => "
+                    SCHED_MANUAL_SETTLE_TXT "))"
                     " ORDER BY tick, job, kind LIMIT $3::bigint FOR UPDATE), "
                     "taken AS ("
                     " UPDATE sy_schedule_ticks t SET fence = $2::bigint, instance = $4"

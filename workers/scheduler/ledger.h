@@ -75,9 +75,12 @@ int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_j
 
 /* Claimed, unconfirmed ticks of the group (any job, including jobs no longer in the file),
  * oldest first, at most max (and at most SCHED_PENDING_MAX); taken over by `fence` in the same
- * transaction (so an older leader can no longer mark them). Caller frees with
- * sched_pending_free. */
-#define SCHED_PENDING_MAX 10000
+ * transaction (so an older leader can no longer mark them). Manual claims count only once they
+ * are SCHED_MANUAL_SETTLE_S old: until then the syctl that made one may still be publishing
+ * it (its publish gives up well before). Caller frees with sched_pending_free. */
+#define SCHED_PENDING_MAX       10000
+#define SCHED_MANUAL_SETTLE_S   30
+#define SCHED_MANUAL_SETTLE_TXT "30"
 int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, const char *instance,
                          struct sched_pending **out, size_t *n, size_t max);
 void sched_pending_free(struct sched_pending *p, size_t n);
