@@ -27,6 +27,10 @@
 
 #define SCHED_JOB_NAME_MAX 64
 #define SCHED_CATCH_UP_MAX 1000
+#define SCHED_JOBS_MAX     1000 /* jobs in one file */
+#define SCHED_PLAN_MAX     64   /* ticks one plan holds */
+/* A cron job's plan looks at most this far back from `now` (see sched_job_plan). */
+#define SCHED_CRON_LOOKBACK_S (35 * 86400)
 /* "<job>@YYYY-MM-DDTHH:MM:SSZ" (+ "/manual"): fits a message id. */
 #define SCHED_TICK_ID_MAX (SCHED_JOB_NAME_MAX + 1 + 20 + 7)
 
@@ -49,9 +53,9 @@ struct sched_job {
     int64_t every_s;
     int64_t offset_s; /* 0 <= offset_s < every_s */
     struct sched_cron cron;
-    struct sched_tz *tz;   /* cron jobs only; owned */
-    char *when;            /* for people: "every 5m" or "0 2 * * * (Asia/Kolkata)" */
-    int64_t jitter_s;      /* 0: none */
+    struct sched_tz *tz; /* cron jobs only; owned */
+    char *when;          /* for people: "every 5m" or "0 2 * * * (Asia/Kolkata)" */
+    int64_t jitter_s;    /* 0: none */
     enum sched_missed missed;
     unsigned catch_up_max; /* catch_up only */
     int64_t grace_s;
@@ -67,7 +71,16 @@ struct sched_schedule {
 /* Loads and checks the whole file. `schemas` and `topo`, when given, also check each job's
  * message: a schema for the type that accepts the data, and at least one worker whose routes
  * match the type (else nothing would consume it). On the first bad entry returns NULL with
- * "path:line: job 'name': why" in err. Durations: a number with s, m, h or d ("90s", "5m"). */
+ * "path:line: job 'name': why" in err (a job without a usable name is "job #N", N counting
+ * from 1). Durations: a number with s, m, h or d ("90s", "5m").
+ *
+ * Limits: at most SCHED_JOBS_MAX jobs; every 1s..31d, 0 <= offset < every; jitter below
+ * every (interval) or below 1h (cron); grace 1s..1d; a value at most 255 bytes after ${}
+ * expansion; data at most 8 levels deep and 64 KiB packed. An unset variable without a default
+ * is an error naming it. In data, unquoted scalars are typed the YAML 1.2 core way (null, ~
+ * and empty: nil; true/false: bool; decimal integers: int, refused beyond 64 bits; floats:
+ * float64; anything else: str), quoted scalars are always str, map keys are always str, and
+ * `data:` left empty counts as no data. */
 struct sched_schedule *sched_schedule_load(const char *path, const struct sy_schemas *schemas,
                                            const struct sy_topology *topo, char *err,
                                            size_t errlen);
@@ -89,12 +102,22 @@ void sched_tick_id(const char *job, int64_t tick, int manual, char *buf, size_t 
 /* What is due at `now` for a job whose ticks up to `cursor` are handled (published or
  * dropped). A tick is due once now >= tick + jitter; due ticks with now - (tick + jitter) <=
  * grace_s are on time and all planned; older ones are missed: SCHED_SKIP drops them all,
- * SCHED_CATCH_UP plans the newest catch_up_max of them and drops the rest. */
+ * SCHED_CATCH_UP plans the newest catch_up_max of them and drops the rest.
+ *
+ * Ticks are taken in order and the first one not yet due ends the plan, so the cursor never
+ * passes a tick that still waits for its jitter (with cron jitter wider than the gap between
+ * ticks, a later tick then waits behind an earlier one). The cost is bounded whatever the
+ * cursor: interval jobs are counted arithmetically; cron jobs enumerate only the ticks of the
+ * last SCHED_CRON_LOOKBACK_S before now, and older ticks after the cursor are dropped
+ * unenumerated: they add 1 to `dropped` (then a lower bound) and make dropped_last at least
+ * now - SCHED_CRON_LOOKBACK_S. When more than SCHED_PLAN_MAX ticks are planned, `ticks` holds
+ * the oldest of them and `more` is set: the caller handles these, moves the cursor and plans
+ * again. Times are clamped to +-2^60 seconds. */
 struct sched_plan {
-    int64_t ticks[64]; /* planned ticks, oldest first */
+    int64_t ticks[SCHED_PLAN_MAX]; /* planned ticks, oldest first */
     size_t n;
-    int more;            /* more due ticks than fit: plan again after handling these */
-    uint64_t dropped;    /* missed ticks dropped by the policy (counted before `ticks`) */
+    int more;             /* more due ticks than fit: plan again after handling these */
+    uint64_t dropped;     /* missed ticks dropped by the policy (counted before `ticks`) */
     int64_t dropped_last; /* the newest dropped tick (the cursor moves past it), 0 if none */
     int64_t next_due;     /* when the next tick after the planned ones is due (tick +
                            * jitter), -1 if none */
