@@ -175,7 +175,7 @@ static void claim_takes_all_ticks_once_per_fence(void **state)
     uint64_t mask = 99;
 
     expect_ok(sched_ledger_init_job(pg, g, j.name, T0, 5), "init");
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, 0, &mask), "claim");
     assert_int_equal(mask, 0x7);
     expect_tick_row(g, j.name, "tick", TICK(1),
                     "claimed 5 " INSTANCE_A " every-minute@2023-11-14T22:14:20Z");
@@ -184,7 +184,7 @@ static void claim_takes_all_ticks_once_per_fence(void **state)
     assert_int_equal(load_one(g, j.name).cursor, TICK(3));
 
     /* The same fence again (a repeated plan): nothing is claimed a second time. */
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_B, &mask), "claim again");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_B, 0, &mask), "claim again");
     assert_int_equal(mask, 0);
     expect_tick_row(g, j.name, "tick", TICK(2),
                     "claimed 5 " INSTANCE_A " every-minute@2023-11-14T22:15:20Z");
@@ -210,7 +210,7 @@ static void published_marks_the_tick_and_updates_the_job_row(void **state)
     uint64_t mask = 0;
 
     expect_ok(sched_ledger_init_job(pg, g, j.name, T0, 5), "init");
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, 0, &mask), "claim");
     expect_ok(sched_ledger_published(pg, g, j.name, TICK(1), 0, 5, INSTANCE_B), "published 1");
     expect_tick_row(g, j.name, "tick", TICK(1),
                     "published 5 " INSTANCE_B " marked@2023-11-14T22:14:20Z");
@@ -251,7 +251,7 @@ static void older_fence_is_refused_and_writes_nothing(void **state)
     uint64_t mask = 0;
 
     expect_ok(sched_ledger_init_job(pg, g, j.name, T0, 5), "init");
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, &mask), "claim 5");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, 0, &mask), "claim 5");
     expect_ok(sched_ledger_published(pg, g, j.name, TICK(1), 0, 5, INSTANCE_A), "published");
 
     /* A leader whose lease ran out (fence 4) plans later ticks and drops some. */
@@ -259,13 +259,13 @@ static void older_fence_is_refused_and_writes_nothing(void **state)
     late.dropped = 2;
     late.dropped_last = TICK(5);
     mask = 77;
-    assert_int_equal(sched_ledger_claim(pg, g, &j, &late, 4, INSTANCE_B, &mask), -SY_ESTALE);
+    assert_int_equal(sched_ledger_claim(pg, g, &j, &late, 4, INSTANCE_B, 0, &mask), -SY_ESTALE);
     assert_int_equal(mask, 0);
     assert_int_equal(sched_ledger_published(pg, g, j.name, TICK(2), 0, 4, INSTANCE_B), -SY_ESTALE);
     assert_int_equal(sched_ledger_init_job(pg, g, "other", T0, 4), -SY_ESTALE);
     struct sched_pending *pend = NULL;
     size_t n = 5;
-    assert_int_equal(sched_ledger_pending(pg, g, 4, INSTANCE_B, &pend, &n, 10), -SY_ESTALE);
+    assert_int_equal(sched_ledger_pending(pg, g, 4, INSTANCE_B, 0, &pend, &n, 10), -SY_ESTALE);
     assert_null(pend);
     assert_int_equal(n, 0);
 
@@ -293,15 +293,15 @@ static void pending_returns_unconfirmed_claims_and_takes_them_over(void **state)
     uint64_t mask = 0;
     char manual_id[SCHED_TICK_ID_MAX + 1];
 
-    expect_ok(sched_ledger_claim(pg, g, &a, &pa, 5, INSTANCE_A, &mask), "claim a");
-    expect_ok(sched_ledger_claim(pg, g, &b, &pb, 5, INSTANCE_A, &mask), "claim b");
+    expect_ok(sched_ledger_claim(pg, g, &a, &pa, 5, INSTANCE_A, 0, &mask), "claim a");
+    expect_ok(sched_ledger_claim(pg, g, &b, &pb, 5, INSTANCE_A, 0, &mask), "claim b");
     expect_ok(sched_ledger_published(pg, g, a.name, TICK(1), 0, 5, INSTANCE_A), "published a1");
     expect_ok(sched_ledger_claim_manual(pg, g, &b, TICK(1) + 30, "syctl", manual_id), "manual");
 
     /* A manual claim just made may still be publishing in its syctl: not taken yet. */
     struct sched_pending *p = NULL;
     size_t n = 0;
-    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, &p, &n, 100), "pending, fresh manual");
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, 0, &p, &n, 100), "pending, fresh manual");
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(p[i].manual, 0);
@@ -314,7 +314,7 @@ static void pending_returns_unconfirmed_claims_and_takes_them_over(void **state)
               "age the manual claim");
 
     /* A new leader (fence 6): the three unconfirmed claims, oldest first, bytes intact. */
-    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, &p, &n, 100), "pending");
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, 0, &p, &n, 100), "pending");
     assert_int_equal(n, 3);
     assert_string_equal(p[0].job, "pb");
     assert_int_equal(p[0].tick, TICK(0));
@@ -351,7 +351,7 @@ static void pending_returns_unconfirmed_claims_and_takes_them_over(void **state)
     assert_true(st.last_manual > 0);
 
     /* At most max, and what was left is still there for the next call. */
-    expect_ok(sched_ledger_pending(pg, g, 7, INSTANCE_A, &p, &n, 1), "pending max 1");
+    expect_ok(sched_ledger_pending(pg, g, 7, INSTANCE_A, 0, &p, &n, 1), "pending max 1");
     assert_int_equal(n, 1);
     assert_string_equal(p[0].id, "pb@2023-11-14T22:13:20Z");
     assert_int_equal(p[0].fence, 7);
@@ -368,11 +368,11 @@ static void published_tick_is_never_claimed_again(void **state)
     uint64_t mask = 0;
 
     expect_ok(sched_ledger_init_job(pg, g, j.name, T0, 5), "init");
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, 0, &mask), "claim");
     expect_ok(sched_ledger_published(pg, g, j.name, TICK(2), 0, 5, INSTANCE_A), "published");
 
     /* A newer leader with the same plan takes over the unconfirmed ticks only. */
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 9, INSTANCE_B, &mask), "claim 9");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 9, INSTANCE_B, 0, &mask), "claim 9");
     assert_int_equal(mask, 0x5);
     expect_tick_row(g, j.name, "tick", TICK(2),
                     "published 5 " INSTANCE_A " once@2023-11-14T22:15:20Z");
@@ -391,9 +391,63 @@ static void published_tick_is_never_claimed_again(void **state)
     expect_ok(sched_ledger_prune(pg, g, th_now_ms() / 1000 - 86400, &deleted), "prune");
     assert_int_equal(deleted, 1);
     struct sched_plan again = make_plan(1, 2);
-    expect_ok(sched_ledger_claim(pg, g, &j, &again, 10, INSTANCE_B, &mask), "claim pruned");
+    expect_ok(sched_ledger_claim(pg, g, &j, &again, 10, INSTANCE_B, 0, &mask), "claim pruned");
     assert_int_equal(mask, 0);
     assert_null(tick_row(g, j.name, "tick", TICK(2)));
+}
+
+/* Two replicas that both believe they lead (Redis lost the lease and granted it again): the
+ * newer fence leaves the other's fresh claims alone, because their owner may be sending them
+ * right now; the owner records its publish even though the group's fence moved on; only a
+ * claim older than the lease, which nobody can still be sending, is taken over. */
+static void young_claims_of_another_fence_are_left_to_their_owner(void **state)
+{
+    (void)state;
+    char g[80];
+    group_name(g, sizeof g, "young");
+    struct sched_job j = make_job("split");
+    struct sched_plan p = make_plan(3, 1);
+    uint64_t mask = 0;
+    struct sched_pending *pend = NULL;
+    size_t n = 0;
+
+    expect_ok(sched_ledger_init_job(pg, g, j.name, T0, 5), "init");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 5, INSTANCE_A, 60, &mask), "claim 5");
+    assert_int_equal(mask, 0x7);
+
+    /* The newer fence plans the same ticks: none is its to publish yet. */
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 6, INSTANCE_B, 60, &mask), "claim 6");
+    assert_int_equal(mask, 0);
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, 60, &pend, &n, 10), "pending 6");
+    assert_int_equal(n, 0);
+    sched_pending_free(pend, n);
+
+    /* The old owner's publish of tick 1 went out: it records it. */
+    expect_ok(sched_ledger_published(pg, g, j.name, TICK(1), 0, 5, INSTANCE_A), "published 5");
+    expect_tick_row(g, j.name, "tick", TICK(1),
+                    "published 5 " INSTANCE_A " split@2023-11-14T22:14:20Z");
+
+    /* Past the lease, the two left are abandoned and taken over; the published one is not. */
+    const char *params[] = {g};
+    expect_ok(sy_pg_exec(pg,
+                         "UPDATE sy_schedule_ticks SET claimed_at = now() - interval '2 minutes' "
+                         "WHERE grp = $1",
+                         1, params, NULL),
+              "age");
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, 60, &pend, &n, 10), "pending 6 later");
+    assert_int_equal(n, 2);
+    assert_int_equal(pend[0].tick, TICK(2));
+    assert_int_equal(pend[1].tick, TICK(3));
+    sched_pending_free(pend, n);
+    /* Taken over means ours now, with a fresh age: the old owner can no longer mark them, and
+     * our own pending list returns them at once. */
+    assert_int_equal(sched_ledger_published(pg, g, j.name, TICK(2), 0, 5, INSTANCE_A), -SY_ESTALE);
+    expect_ok(sched_ledger_pending(pg, g, 6, INSTANCE_B, 60, &pend, &n, 10), "pending 6 own");
+    assert_int_equal(n, 2);
+    sched_pending_free(pend, n);
+    expect_ok(sched_ledger_published(pg, g, j.name, TICK(2), 0, 6, INSTANCE_B), "published 6");
+    assert_int_equal(count_ticks(g, j.name, "published"), 2);
+    assert_int_equal(count_ticks(g, j.name, "claimed"), 1);
 }
 
 static void dropped_ticks_move_the_cursor_and_count_once(void **state)
@@ -409,24 +463,24 @@ static void dropped_ticks_move_the_cursor_and_count_once(void **state)
     struct sched_plan p = make_plan(2, 5);
     p.dropped = 4;
     p.dropped_last = TICK(4);
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 3, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 3, INSTANCE_A, 0, &mask), "claim");
     assert_int_equal(mask, 0x3);
     struct sched_job_state st = load_one(g, j.name);
     assert_int_equal(st.cursor, TICK(6));
     assert_int_equal(st.dropped, 4);
     /* Repeated: the cursor is past the dropped ticks, so they are not counted again. */
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 3, INSTANCE_A, &mask), "claim again");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 3, INSTANCE_A, 0, &mask), "claim again");
     assert_int_equal(load_one(g, j.name).dropped, 4);
 
     /* A plan of dropped ticks only moves the cursor; a dropped tick is never claimed later. */
     struct sched_plan d = {.dropped = 2, .dropped_last = TICK(8), .next_due = -1};
-    expect_ok(sched_ledger_claim(pg, g, &j, &d, 3, INSTANCE_A, &mask), "drop only");
+    expect_ok(sched_ledger_claim(pg, g, &j, &d, 3, INSTANCE_A, 0, &mask), "drop only");
     assert_int_equal(mask, 0);
     st = load_one(g, j.name);
     assert_int_equal(st.cursor, TICK(8));
     assert_int_equal(st.dropped, 6);
     struct sched_plan late = make_plan(1, 7);
-    expect_ok(sched_ledger_claim(pg, g, &j, &late, 4, INSTANCE_B, &mask), "claim dropped");
+    expect_ok(sched_ledger_claim(pg, g, &j, &late, 4, INSTANCE_B, 0, &mask), "claim dropped");
     assert_int_equal(mask, 0);
     assert_int_equal(count_ticks(g, j.name, NULL), 2);
     assert_int_equal(load_one(g, j.name).cursor, TICK(8));
@@ -471,7 +525,7 @@ static void prune_keeps_claimed_and_recent_rows(void **state)
     struct sched_plan p = make_plan(3, 1);
     uint64_t mask = 0;
 
-    expect_ok(sched_ledger_claim(pg, g, &j, &p, 2, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &j, &p, 2, INSTANCE_A, 0, &mask), "claim");
     expect_ok(sched_ledger_published(pg, g, j.name, TICK(1), 0, 2, INSTANCE_A), "published 1");
     expect_ok(sched_ledger_published(pg, g, j.name, TICK(2), 0, 2, INSTANCE_A), "published 2");
     /* Tick 1 was confirmed two days ago, tick 3 was claimed then and is still unconfirmed. */
@@ -524,7 +578,7 @@ static void jobs_lists_rows_manual_only_jobs_and_pending_counts(void **state)
     struct sched_plan p = make_plan(3, 1);
     uint64_t mask = 0;
 
-    expect_ok(sched_ledger_claim(pg, g, &a, &p, 2, INSTANCE_A, &mask), "claim");
+    expect_ok(sched_ledger_claim(pg, g, &a, &p, 2, INSTANCE_A, 0, &mask), "claim");
     expect_ok(sched_ledger_published(pg, g, a.name, TICK(3), 0, 2, INSTANCE_A), "published");
     expect_ok(sched_ledger_claim_manual(pg, g, &m, T0, "syctl", id), "manual 1");
     expect_ok(sched_ledger_published(pg, g, m.name, T0, 1, 0, "syctl"), "published manual");
@@ -573,16 +627,16 @@ static void bad_arguments_are_refused_before_the_database(void **state)
     assert_int_equal(sched_ledger_init_job(pg, long_group, "x", T0, 1), -SY_EINVAL);
     /* Out of order, duplicated, or out of range ticks. */
     p.ticks[1] = p.ticks[0];
-    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, INSTANCE_A, &mask), -SY_EINVAL);
+    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, INSTANCE_A, 0, &mask), -SY_EINVAL);
     p = make_plan(1, 0);
     p.ticks[0] = -5;
-    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, INSTANCE_A, &mask), -SY_EINVAL);
+    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, INSTANCE_A, 0, &mask), -SY_EINVAL);
     p = make_plan(1, 0);
-    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 0, INSTANCE_A, &mask), -SY_EINVAL);
+    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 0, INSTANCE_A, 0, &mask), -SY_EINVAL);
     char long_instance[SCHED_INSTANCE_MAX + 2];
     memset(long_instance, 'i', sizeof long_instance - 1);
     long_instance[sizeof long_instance - 1] = '\0';
-    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, long_instance, &mask), -SY_EINVAL);
+    assert_int_equal(sched_ledger_claim(pg, g, &j, &p, 1, long_instance, 0, &mask), -SY_EINVAL);
     /* A scheduled tick always has a fence. */
     assert_int_equal(sched_ledger_published(pg, g, "bad", T0, 0, 0, INSTANCE_A), -SY_EINVAL);
     j.data_len = 0;
@@ -632,6 +686,7 @@ int main(void)
         cmocka_unit_test(older_fence_is_refused_and_writes_nothing),
         cmocka_unit_test(pending_returns_unconfirmed_claims_and_takes_them_over),
         cmocka_unit_test(published_tick_is_never_claimed_again),
+        cmocka_unit_test(young_claims_of_another_fence_are_left_to_their_owner),
         cmocka_unit_test(dropped_ticks_move_the_cursor_and_count_once),
         cmocka_unit_test(manual_claim_is_once_per_second),
         cmocka_unit_test(prune_keeps_claimed_and_recent_rows),

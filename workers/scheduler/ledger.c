@@ -377,18 +377,18 @@ out:
 
 int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_job *j,
                        const struct sched_plan *plan, uint64_t fence, const char *instance,
-                       uint64_t *claimed_mask)
+                       int takeover_s, uint64_t *claimed_mask)
 {
     if (claimed_mask)
         *claimed_mask = 0;
     if (!pg || !sched_ledger_group_ok(group) || !job_ok(j) || !plan_ok(plan) || !fence_ok(fence) ||
-        !text_ok(instance, SCHED_INSTANCE_MAX) || !claimed_mask)
+        !text_ok(instance, SCHED_INSTANCE_MAX) || takeover_s < 0 || !claimed_mask)
         return -SY_EINVAL;
 
     char ids[PLAN_TICKS][SCHED_TICK_ID_MAX + 1];
     const char *id_ptrs[PLAN_TICKS];
     char ticks_txt[PLAN_TICKS * NUM_MAX + 3];
-    char fence_txt[NUM_MAX], cursor_txt[NUM_MAX];
+    char fence_txt[NUM_MAX], cursor_txt[NUM_MAX], takeover_txt[NUM_MAX];
     char *ids_txt = NULL, *data_txt = NULL;
     struct sy_pg_res *res = NULL;
     int64_t old_cursor = -1;
@@ -419,11 +419,13 @@ int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_j
         goto out;
     }
     fmt_i64(cursor_txt, old_cursor);
+    fmt_i64(takeover_txt, takeover_s);
     /* One statement for the whole plan. A new row is made only for a tick past the cursor the
-     * job had; an existing row is taken over only while claimed under an older fence, so a
-     * published tick is never claimed again. */
-    const char *params[] = {group,    j->name,   ticks_txt, ids_txt,   j->type,
-                            data_txt, fence_txt, instance,  cursor_txt};
+     * job had; an existing row is taken over only while claimed under an older fence, and
+     * only once that claim is older than takeover_s (its owner's lease), so a published tick
+     * is never claimed again and one still being published is not claimed twice. */
+    const char *params[] = {group,    j->name,   ticks_txt, ids_txt,    j->type,
+                            data_txt, fence_txt, instance,  cursor_txt, takeover_txt};
     rc = sy_pg_exec(pg,
                     "INSERT INTO sy_schedule_ticks AS t "
                     "(grp, job, kind, tick, message_id, type, data, state, fence, instance) "
@@ -436,8 +438,9 @@ int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_j
                     "ON CONFLICT (grp, job, kind, tick) DO UPDATE SET "
                     "fence = EXCLUDED.fence, instance = EXCLUDED.instance, claimed_at = now() "
                     "WHERE t.state = 'claimed' AND t.fence < EXCLUDED.fence "
+                    "AND t.claimed_at < now() - make_interval(secs => $10::bigint) "
                     "RETURNING extract(epoch FROM t.tick)::bigint",
-                    9, params, &res);
+                    10, params, &res);
     if (rc)
         goto out;
     for (int r = 0; r < sy_pg_res_rows(res); r++) {
@@ -503,52 +506,57 @@ void sched_pending_free(struct sched_pending *p, size_t n)
 }
 
 int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, const char *instance,
-                         struct sched_pending **out, size_t *n, size_t max)
+                         int takeover_s, struct sched_pending **out, size_t *n, size_t max)
 {
     if (out)
         *out = NULL;
     if (n)
         *n = 0;
     if (!pg || !sched_ledger_group_ok(group) || !fence_ok(fence) ||
-        !text_ok(instance, SCHED_INSTANCE_MAX) || !out || !n)
+        !text_ok(instance, SCHED_INSTANCE_MAX) || takeover_s < 0 || !out || !n)
         return -SY_EINVAL;
     if (max > SCHED_PENDING_MAX)
         max = SCHED_PENDING_MAX;
     if (max == 0)
         return 0;
 
-    char fence_txt[NUM_MAX], max_txt[NUM_MAX];
+    char fence_txt[NUM_MAX], max_txt[NUM_MAX], takeover_txt[NUM_MAX];
     struct sy_pg_res *res = NULL;
     struct sched_pending *p = NULL;
     int rows = 0;
     fmt_u64(fence_txt, fence);
     fmt_u64(max_txt, max);
+    fmt_i64(takeover_txt, takeover_s);
 
     int rc = fenced_begin(pg, group, fence);
     if (rc)
         return rc;
-    /* A manual claim younger than SCHED_MANUAL_SETTLE_S may still be on its way through the
-     * syctl that made it: left alone, so the two do not both publish it.
+    /* Our own claims come back at once. Another's only once its owner cannot be publishing
+     * it any more: a leader publishes only inside its lease, so a claim older than the lease
+     * (takeover_s) is abandoned; a manual claim younger than SCHED_MANUAL_SETTLE_S may still
+     * be on its way through the syctl that made it.
      * The oldest claims are locked, then taken over: a row of an older fence (or of none, a
-     * manual one) becomes this fence's, so its former owner can no longer mark it. A newer
-     * fence cannot own one, as the fence check above just passed. */
-    const char *params[] = {group, fence_txt, max_txt, instance};
+     * manual one) becomes this fence's, so its former owner can no longer mark it, and its
+     * age starts again. A newer fence cannot own one, as the fence check above just passed. */
+    const char *params[] = {group, fence_txt, max_txt, instance, takeover_txt};
     rc = sy_pg_exec(pg,
                     "WITH picked AS ("
                     " SELECT job, kind, tick FROM sy_schedule_ticks"
                     " WHERE grp = $1 AND state = 'claimed'"
-                    " AND (kind = 'tick' OR claimed_at < now() - make_interval(secs => "
-                    SCHED_MANUAL_SETTLE_TXT "))"
+                    " AND (fence = $2::bigint OR claimed_at < now() - make_interval(secs => "
+                    " CASE WHEN fence IS NULL THEN greatest($5::bigint, " SCHED_MANUAL_SETTLE_TXT
+                    ") ELSE $5::bigint END))"
                     " ORDER BY tick, job, kind LIMIT $3::bigint FOR UPDATE), "
                     "taken AS ("
-                    " UPDATE sy_schedule_ticks t SET fence = $2::bigint, instance = $4"
+                    " UPDATE sy_schedule_ticks t SET fence = $2::bigint, instance = $4,"
+                    " claimed_at = CASE WHEN t.fence = $2::bigint THEN t.claimed_at ELSE now() END"
                     " FROM picked p"
                     " WHERE t.grp = $1 AND t.job = p.job AND t.kind = p.kind AND t.tick = p.tick"
                     " AND (t.fence IS NULL OR t.fence <= $2::bigint)"
                     " RETURNING t.job, t.kind, t.tick, t.message_id, t.type, t.data) "
                     "SELECT job, kind = 'manual', extract(epoch FROM tick)::bigint, message_id,"
                     " type, encode(data, 'hex') FROM taken ORDER BY tick, job, kind",
-                    4, params, &res);
+                    5, params, &res);
     if (rc)
         goto out;
     if (sy_pg_res_rows(res) == 0)
@@ -622,7 +630,10 @@ int sched_ledger_published(struct sy_pg *pg, const char *group, const char *job,
     const char *fence_param = fence ? fence_txt : NULL;
     const char *key[4] = {group, job, manual ? "manual" : "tick", tick_txt};
 
-    int rc = fence ? fenced_begin(pg, group, fence) : sy_pg_begin(pg);
+    /* No group fence check here: a leader that lost its lease after publishing still records
+     * the truth, that its tick went out, as long as nobody took the claim over; otherwise the
+     * next leader would publish it again. */
+    int rc = sy_pg_begin(pg);
     if (rc)
         return rc;
     const char *params[] = {key[0], key[1], key[2], key[3], fence_param, instance};

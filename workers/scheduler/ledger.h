@@ -63,7 +63,9 @@ int sched_ledger_init_job(struct sy_pg *pg, const char *group, const char *job, 
 /* One transaction under `fence`: claims the planned ticks of job j (rows 'claimed' with their
  * ids, type and data), records `dropped` dropped ticks, and moves the cursor to the newest of
  * the ticks and dropped_last. A tick already published is not claimed again; a tick claimed
- * under an older fence is taken over. *claimed_mask gets bit i set for each plan tick i now
+ * under an older fence more than takeover_s ago is taken over (a younger claim may still be
+ * in its owner's hands: it is left, and comes back through sched_ledger_pending once it is old
+ * enough, if nobody marked it by then). *claimed_mask gets bit i set for each plan tick i now
  * claimed by this fence (the ones to publish).
  * Plan ticks must be strictly ascending. A tick at or before the stored cursor that has no
  * claim row (it was dropped, or precedes the job's first cursor, or its row was pruned) is
@@ -71,23 +73,27 @@ int sched_ledger_init_job(struct sy_pg *pg, const char *group, const char *job, 
  * the stored cursor. Creates the job's row if it has none. */
 int sched_ledger_claim(struct sy_pg *pg, const char *group, const struct sched_job *j,
                        const struct sched_plan *plan, uint64_t fence, const char *instance,
-                       uint64_t *claimed_mask);
+                       int takeover_s, uint64_t *claimed_mask);
 
 /* Claimed, unconfirmed ticks of the group (any job, including jobs no longer in the file),
  * oldest first, at most max (and at most SCHED_PENDING_MAX); taken over by `fence` in the same
- * transaction (so an older leader can no longer mark them). Manual claims count only once they
- * are SCHED_MANUAL_SETTLE_S old: until then the syctl that made one may still be publishing
- * it (its publish gives up well before). Caller frees with sched_pending_free. */
+ * transaction (so an older leader can no longer mark them). This fence's own claims count at
+ * once; another's only once claimed more than takeover_s ago (the lease: its owner publishes
+ * only inside its lease, so by then it cannot be sending the tick any more), and a manual one
+ * not before SCHED_MANUAL_SETTLE_S either (the syctl that made it may still be publishing it;
+ * its publish gives up well before). Caller frees with sched_pending_free. */
 #define SCHED_PENDING_MAX       10000
 #define SCHED_MANUAL_SETTLE_S   30
 #define SCHED_MANUAL_SETTLE_TXT "30"
 int sched_ledger_pending(struct sy_pg *pg, const char *group, uint64_t fence, const char *instance,
-                         struct sched_pending **out, size_t *n, size_t max);
+                         int takeover_s, struct sched_pending **out, size_t *n, size_t max);
 void sched_pending_free(struct sched_pending *p, size_t n);
 
 /* Marks a claimed tick published (the broker confirmed it) and updates the job's last_*
- * columns and totals. fence 0 is for manual ticks (not fenced). -SY_ESTALE when the claim
- * now belongs to a newer fence, -SY_ENOTFOUND when there is no such claim. Marking a tick that
+ * columns and totals. fence 0 is for manual ticks (not fenced). Only the claim's own fence is
+ * checked, not the group's: a leader that lost its lease after its publish went out still
+ * records it, so no later leader sends it again. -SY_ESTALE when the claim now belongs to
+ * another fence, -SY_ENOTFOUND when there is no such claim. Marking a tick that
  * the same fence (or, with fence 0, nobody) already marked succeeds and counts nothing twice,
  * so a call whose commit was lost may be repeated. A scheduled tick moves last_* only when it
  * is the job's newest published one; a manual tick sets only last_manual (when the job has a

@@ -227,6 +227,14 @@ static int publish_tick(struct sched *s, const char *job, int64_t tick, int manu
     return 0;
 }
 
+/* Another leader's claim is abandoned once older than a lease: that leader publishes only
+ * inside its lease. A second on top covers the two clocks' rounding. Replicas of one group
+ * share SY_SCHEDULER_LEASE. */
+static int takeover_s(const struct sched *s)
+{
+    return (int)((s->conf->lease_ms + 999) / 1000) + 1;
+}
+
 static struct job_metrics *metrics_of(struct sched *s, const char *job)
 {
     const struct sched_job *j = sched_schedule_find(s->schedule, job);
@@ -241,7 +249,7 @@ static int publish_pending(struct sched *s)
     struct sched_pending *p = NULL;
     size_t n = 0;
     int rc = sched_ledger_pending(s->pg, s->conf->group, sched_leader_fence(s->leader),
-                                  sy_worker_instance(s->w), &p, &n, PENDING_BATCH);
+                                  sy_worker_instance(s->w), takeover_s(s), &p, &n, PENDING_BATCH);
 
     if (rc != 0)
         return rc;
@@ -288,7 +296,7 @@ static int run_job(struct sched *s, size_t i, int64_t now_s, int64_t *next_due_s
         if (!sched_leader_valid(s->leader, mono_ms()))
             return -SY_ESTALE;
         rc = sched_ledger_claim(s->pg, s->conf->group, j, &plan, fence, sy_worker_instance(s->w),
-                                &mask);
+                                takeover_s(s), &mask);
         if (rc != 0)
             return rc;
         if (plan.dropped > 0) {
