@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "amqp_int.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/msg.h"
@@ -30,14 +31,6 @@ static struct timeval ms_to_tv(int ms)
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
     return tv;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A library byte string as printf arguments ("%.*s"), safe when it is empty. */
@@ -662,7 +655,7 @@ static int ring_reserve(struct sy_amqp *a)
  * -SY_ECONN when the connection is gone. */
 static int next_frame(struct sy_amqp *a, int64_t deadline, amqp_frame_t *f)
 {
-    int64_t left = deadline > 0 ? deadline - mono_ms() : 0;
+    int64_t left = deadline > 0 ? deadline - sy_mono_ms() : 0;
     struct timeval tv = ms_to_tv(left > 0 ? (int)(left > 3600000 ? 3600000 : left) : 0);
     int st = amqp_simple_wait_frame_noblock(a->conn, f, &tv);
 
@@ -683,7 +676,7 @@ static int read_content(struct sy_amqp *a, size_t max,
                         void (*on_header)(void *, const amqp_basic_properties_t *), void *ud,
                         void **body, size_t *len)
 {
-    int64_t deadline = mono_ms() + SY_AMQP_RPC_TIMEOUT_MS;
+    int64_t deadline = sy_mono_ms() + SY_AMQP_RPC_TIMEOUT_MS;
     uint64_t size = 0, got = 0;
     char *buf = NULL;
     amqp_frame_t f;
@@ -1022,7 +1015,7 @@ int sy_amqp_publish_nowait(struct sy_amqp *a, const struct sy_publish *p)
 
 int sy_amqp_publish(struct sy_amqp *a, const struct sy_publish *p, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = sy_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     uint64_t seq;
     amqp_frame_t f;
     int rc = send_publish(a, p, &seq);
@@ -1048,7 +1041,7 @@ int sy_amqp_publish(struct sy_amqp *a, const struct sy_publish *p, int timeout_m
 
 int sy_amqp_wait_confirms(struct sy_amqp *a, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = sy_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     amqp_frame_t f;
     int rc;
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "amqp_int.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/metrics.h"
@@ -208,14 +209,6 @@ struct sy_broker {
 };
 
 /* --- small helpers ------------------------------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double mono_s(void)
 {
@@ -867,7 +860,7 @@ int sy_broker_publish(struct sy_broker *b, const struct sy_publish *p, int timeo
     size_t lex, lrk, lid, lty, lexp;
     struct pub_req *r;
     char *s;
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = sy_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     struct timespec abs = mono_abs(deadline);
     int result;
 
@@ -1477,7 +1470,7 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
     uint64_t round_msgs = 0;
 
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = sy_mono_ms();
         bool stopping = atomic_load(&b->stop_req) != 0;
         int timeout;
         struct pollfd pfd[2];
@@ -1571,10 +1564,10 @@ static enum run_end io_run(struct sy_broker *b, uint64_t *seen)
  * on a stop request. */
 static void io_idle(struct sy_broker *b, long long ms, uint64_t *seen)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = sy_mono_ms() + ms;
 
     for (;;) {
-        int64_t left = end - mono_ms();
+        int64_t left = end - sy_mono_ms();
         struct pollfd pfd = {.fd = b->efd, .events = POLLIN};
 
         process_completions(b);
@@ -1745,7 +1738,7 @@ static size_t take(struct sy_broker *b, struct delivery **out, size_t max)
         b->q_waiters--;
     }
     if (max > 1 && h->batch_wait_ms > 0 && b->q_head) {
-        struct timespec abs = mono_abs(mono_ms() + h->batch_wait_ms);
+        struct timespec abs = mono_abs(sy_mono_ms() + h->batch_wait_ms);
 
         for (;;) {
             while (n < max && b->q_head)
@@ -1986,7 +1979,7 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
     /* Handler calls count as slow until a run of quick ones proves otherwise. */
     atomic_store(&b->avg_call_ns, FAST_CALL_NS * 8);
     if (getrandom(&b->rng, sizeof b->rng, 0) != (ssize_t)sizeof b->rng || b->rng == 0)
-        b->rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ULL | 1;
+        b->rng = (uint64_t)sy_mono_ms() * 0x9E3779B97F4A7C15ULL | 1;
 
     snprintf(labels, sizeof labels, "worker=\"%s\"", o->handler->name);
     b->m_consumed = sy_counter_get("sy_consumed_total", "Deliveries received", labels);
@@ -2071,7 +2064,7 @@ int sy_broker_ready(struct sy_broker *b, char *why, size_t whylen)
 
 void sy_broker_shutdown(struct sy_broker *b, struct sy_broker_stats *st)
 {
-    int64_t deadline = mono_ms() + b->o.shutdown_grace_ms;
+    int64_t deadline = sy_mono_ms() + b->o.shutdown_grace_ms;
     unsigned n = b->o.threads ? b->o.threads : 1, stuck = 0;
     bool io_alive = false;
     size_t left;
@@ -2095,8 +2088,8 @@ void sy_broker_shutdown(struct sy_broker *b, struct sy_broker_stats *st)
 
     /* Let running handler calls finish within the grace. */
     pthread_mutex_lock(&b->q_mu);
-    while (atomic_load(&b->busy) > 0 && mono_ms() < deadline) {
-        int64_t until = mono_ms() + 100;
+    while (atomic_load(&b->busy) > 0 && sy_mono_ms() < deadline) {
+        int64_t until = sy_mono_ms() + 100;
         struct timespec abs = mono_abs(until < deadline ? until : deadline);
 
         pthread_cond_timedwait(&b->idle_cv, &b->q_mu, &abs);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/metrics.h"
@@ -40,18 +41,11 @@ struct sy_health {
 
 static const char text_plain[] = "text/plain; charset=utf-8";
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for fd to be ready for `events` until the deadline: 0, or -1 on timeout/error. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - sy_mono_ms();
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = events};
@@ -143,7 +137,7 @@ static void serve_metrics(int fd, bool head, int64_t deadline)
 /* Reads one request head (up to the blank line) and answers it. */
 static void serve_conn(struct sy_health *h, int fd)
 {
-    int64_t deadline = mono_ms() + HEALTH_DEADLINE_MS;
+    int64_t deadline = sy_mono_ms() + HEALTH_DEADLINE_MS;
     char req[HEALTH_REQ_MAX + 1];
     size_t len = 0;
     for (;;) {

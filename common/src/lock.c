@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "redis_int.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 
@@ -163,15 +164,6 @@ out:
     return rc;
 }
 
-static int monotonic_ms(int64_t *now)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return -SY_EINTERNAL;
-    *now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    return 0;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -184,18 +176,13 @@ int sy_lock_acquire(struct sy_redis *r, const char *resource, int ttl_ms, int wa
 {
     if (wait_ms < 0)
         return -SY_EINVAL;
-    int64_t start, now;
-    int rc = monotonic_ms(&start);
-    if (rc)
-        return rc;
+    int64_t start = sy_mono_ms();
+    int rc;
     for (;;) {
         rc = sy_lock_try(r, resource, ttl_ms, out);
         if (rc != -SY_EBUSY)
             return rc;
-        rc = monotonic_ms(&now);
-        if (rc)
-            return rc;
-        int64_t left = start + wait_ms - now;
+        int64_t left = start + wait_ms - sy_mono_ms();
         if (left <= 0)
             return -SY_EBUSY;
         /* Random sleeps keep competing waiters from retrying in lockstep. */

@@ -18,6 +18,7 @@
 #include "scheduler/leader.h"
 #include "scheduler/ledger.h"
 #include "scheduler/schedule.h"
+#include "sy/clock.h"
 #include "sy/config.h"
 #include "sy/err.h"
 #include "sy/log.h"
@@ -92,24 +93,6 @@ struct sched {
     struct sy_counter *m_takeovers;
     struct sy_histogram *m_lag;
 };
-
-/* --- clocks ------------------------------------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t min64(int64_t a, int64_t b)
 {
@@ -200,7 +183,7 @@ static int publish_tick(struct sched *s, const char *job, int64_t tick, int manu
 
     /* Only inside the lease: past it another replica may lead, and the broker cannot refuse
      * an old leader's publish the way the ledger refuses its writes. */
-    if (!sched_leader_valid(s->leader, mono_ms()))
+    if (!sched_leader_valid(s->leader, sy_mono_ms()))
         return -SY_ESTALE;
     sched_tick_id(job, tick, manual, id, sizeof id);
     rc = sy_worker_publish(s->w, type, id, data, len, PUBLISH_TIMEOUT_MS, NULL);
@@ -211,7 +194,7 @@ static int publish_tick(struct sched *s, const char *job, int64_t tick, int manu
         return rc;
     }
     if (!manual && due_s > 0) {
-        double lag = (double)(wall_ms() - due_s * 1000) / 1000.0;
+        double lag = (double)(sy_wall_ms() - due_s * 1000) / 1000.0;
         sy_histogram_observe(s->m_lag, lag < 0 ? 0 : lag);
     }
     rc = sched_ledger_published(s->pg, s->conf->group, job, tick, manual, fence,
@@ -293,7 +276,7 @@ static int run_job(struct sched *s, size_t i, int64_t now_s, int64_t *next_due_s
                 *next_due_s = plan.next_due;
             return 0;
         }
-        if (!sched_leader_valid(s->leader, mono_ms()))
+        if (!sched_leader_valid(s->leader, sy_mono_ms()))
             return -SY_ESTALE;
         rc = sched_ledger_claim(s->pg, s->conf->group, j, &plan, fence, sy_worker_instance(s->w),
                                 takeover_s(s), &mask);
@@ -355,7 +338,7 @@ static int load_ledger(struct sched *s, int64_t now_s)
 /* The leader's round: returns the wall-clock ms at which the next tick is due (-1: none). */
 static int64_t lead(struct sched *s, int64_t now)
 {
-    int64_t now_s = wall_ms() / 1000, next_due_s = -1;
+    int64_t now_s = sy_wall_ms() / 1000, next_due_s = -1;
     int rc;
 
     if (now < s->retry_at)
@@ -391,7 +374,7 @@ static int64_t lead(struct sched *s, int64_t now)
     recovered(s);
     return next_due_s < 0 ? -1 : next_due_s * 1000;
 failed:
-    if (rc == -SY_ESTALE && sched_leader_valid(s->leader, mono_ms())) {
+    if (rc == -SY_ESTALE && sched_leader_valid(s->leader, sy_mono_ms())) {
         fence_refused(s);
         return -1;
     }
@@ -423,7 +406,7 @@ static int sched_run(void *state)
     struct sched *s = state;
 
     while (!sy_worker_stopping(s->w)) {
-        int64_t now = mono_ms(), wake = now + IDLE_MAX_MS;
+        int64_t now = sy_mono_ms(), wake = now + IDLE_MAX_MS;
         bool gained = false, leading;
 
         if (ensure_redis(s) == 0) {
@@ -454,13 +437,13 @@ static int sched_run(void *state)
             int64_t due = lead(s, now);
 
             if (due >= 0)
-                wake = min64(wake, mono_ms() + (due - wall_ms()));
+                wake = min64(wake, sy_mono_ms() + (due - sy_wall_ms()));
             if (s->retry_at > now)
                 wake = min64(wake, s->retry_at);
         } else {
             check_pg(s, now);
         }
-        now = mono_ms();
+        now = sy_mono_ms();
         if (wake > now)
             sy_worker_sleep(s->w, wake - now);
     }

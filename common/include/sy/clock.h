@@ -1,0 +1,25 @@
+/* clock.h - the process's two clocks in milliseconds: monotonic for timeouts, leases and
+ * backoff (never jumps), wall for times that leave the process (ticks, timestamps). */
+#ifndef SY_CLOCK_H
+#define SY_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t sy_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t sy_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
