@@ -17,49 +17,14 @@
 
 #include "scheduler/cron.h"
 #include "scheduler/tz.h"
+#include "sched_test.h"
 #include "sy/err.h"
-
-#define ZONEINFO_DEFAULT "/usr/share/zoneinfo"
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s};
-
-    return (int64_t)timegm(&tm);
-}
 
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static bool have_zone(const char *name)
-{
-    const char *dir = getenv("TZDIR");
-    char path[1024];
-
-    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : ZONEINFO_DEFAULT, name);
-    return access(path, R_OK) == 0;
-}
-
-static struct sched_tz *zone(const char *name)
-{
-    char err[256] = "";
-    struct sched_tz *tz = sched_tz_load(name, err, sizeof(err));
-
-    if (!tz)
-        fail_msg("%s: %s", name, err);
-    return tz;
+    return xorshift64(&rng_state);
 }
 
 static struct sched_cron parse_ok(const char *expr)
@@ -186,7 +151,7 @@ static void macros_expand_to_their_classic_meaning(void **state)
 static void day_fields_combine_by_or_unless_one_starts_with_a_star(void **state)
 {
     struct sched_cron c = parse_ok("0 0 13 * 5");
-    struct sched_tz *tz = zone("UTC");
+    struct sched_tz *tz = load_zone("UTC");
 
     assert_false(c.mday_any || c.wday_any);
     /* 2024-09-06 is a Friday, 2024-09-13 a Friday the 13th, 2024-10-13 a Sunday. */
@@ -303,7 +268,7 @@ static void expect_ticks(const char *zname, const char *expr, int64_t after, con
                          size_t n)
 {
     struct sched_cron c = parse_ok(expr);
-    struct sched_tz *tz = zone(zname);
+    struct sched_tz *tz = load_zone(zname);
     int64_t t = after;
 
     for (size_t i = 0; i < n; i++) {
@@ -474,7 +439,7 @@ static void berlin_dst_in_2040_follows_the_rule(void **state)
 static void nothing_within_five_years_is_minus_one(void **state)
 {
     struct sched_cron c = parse_ok("0 0 29 2 *");
-    struct sched_tz *tz = zone("UTC");
+    struct sched_tz *tz = load_zone("UTC");
 
     /* 2100 is not a leap year: after 2096-02-29 the next is 2104, more than five years on. */
     assert_true(sched_cron_next(&c, tz, utc(2096, 3, 1, 0, 0, 0)) == -1);
@@ -600,7 +565,7 @@ static void next_agrees_with_a_minute_by_minute_reference_around_dst(void **stat
 
         if (!have_zone(cases[z].zone))
             continue;
-        tz = zone(cases[z].zone);
+        tz = load_zone(cases[z].zone);
         assert_int_not_equal(sched_tz_offset(tz, cases[z].change),
                              sched_tz_offset(tz, cases[z].change - 1));
         for (int i = 0; i < 60; i++) {
@@ -666,7 +631,7 @@ static int64_t reference_utc(const struct sched_cron *c, int64_t after)
 
 static void next_agrees_with_a_day_by_day_reference_in_utc(void **state)
 {
-    struct sched_tz *tz = zone("UTC");
+    struct sched_tz *tz = load_zone("UTC");
 
     for (int i = 0; i < 150; i++) {
         char f[5][32], expr[200], err[256] = "";

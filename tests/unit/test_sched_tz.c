@@ -17,54 +17,13 @@
 #include <unistd.h>
 
 #include "scheduler/tz.h"
-
-#define ZONEINFO_DEFAULT "/usr/share/zoneinfo"
-
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s};
-
-    return (int64_t)timegm(&tm);
-}
+#include "sched_test.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static const char *zoneinfo_dir(void)
-{
-    const char *dir = getenv("TZDIR");
-
-    return dir && *dir ? dir : ZONEINFO_DEFAULT;
-}
-
-static bool have_zone(const char *name)
-{
-    char path[1024];
-
-    snprintf(path, sizeof(path), "%s/%s", zoneinfo_dir(), name);
-    return access(path, R_OK) == 0;
-}
-
-static struct sched_tz *must_load(const char *name)
-{
-    char err[256] = "";
-    struct sched_tz *tz = sched_tz_load(name, err, sizeof(err));
-
-    if (!tz)
-        fail_msg("%s: %s", name, err);
-    return tz;
+    return xorshift64(&rng_state);
 }
 
 /* ---- building TZif bytes ------------------------------------------------------------- */
@@ -364,7 +323,7 @@ static void new_york_offsets_flip_at_the_documented_instants(void **state)
 
     if (!have_zone("America/New_York"))
         skip();
-    tz = must_load("America/New_York");
+    tz = load_zone("America/New_York");
     assert_string_equal(sched_tz_name(tz), "America/New_York");
     assert_int_equal(sched_tz_offset(tz, utc(2024, 3, 10, 7, 0, 0)), -4 * 3600);
     assert_int_equal(sched_tz_offset(tz, utc(2024, 3, 10, 6, 59, 59)), -5 * 3600);
@@ -382,14 +341,14 @@ static void fixed_zones_report_their_offset_and_no_more_changes(void **state)
 
     if (!have_zone("Asia/Kolkata") || !have_zone("America/Sao_Paulo"))
         skip();
-    tz = must_load("Asia/Kolkata");
+    tz = load_zone("Asia/Kolkata");
     assert_int_equal(sched_tz_offset(tz, utc(2024, 6, 1, 0, 0, 0)), 19800);
     assert_int_equal(sched_tz_offset(tz, utc(2090, 1, 1, 0, 0, 0)), 19800);
     assert_true(sched_tz_next_change(tz, utc(2000, 1, 1, 0, 0, 0)) == INT64_MAX);
     sched_tz_destroy(tz);
 
     /* Brazil dropped DST in 2019: -02 in the summer of 2018, -03 ever after. */
-    tz = must_load("America/Sao_Paulo");
+    tz = load_zone("America/Sao_Paulo");
     assert_int_equal(sched_tz_offset(tz, utc(2018, 1, 15, 12, 0, 0)), -2 * 3600);
     assert_int_equal(sched_tz_offset(tz, utc(2024, 1, 15, 12, 0, 0)), -3 * 3600);
     assert_true(sched_tz_next_change(tz, utc(2019, 6, 1, 0, 0, 0)) == INT64_MAX);
@@ -402,7 +361,7 @@ static void lord_howe_moves_by_half_an_hour(void **state)
 
     if (!have_zone("Australia/Lord_Howe"))
         skip();
-    tz = must_load("Australia/Lord_Howe");
+    tz = load_zone("Australia/Lord_Howe");
     assert_int_equal(sched_tz_offset(tz, utc(2024, 10, 5, 15, 29, 59)), 37800);
     assert_int_equal(sched_tz_offset(tz, utc(2024, 10, 5, 15, 30, 0)), 39600);
     assert_int_equal(sched_tz_offset(tz, utc(2024, 4, 6, 14, 59, 59)), 39600);
@@ -420,7 +379,7 @@ static void berlin_continues_past_its_table_through_the_footer_rule(void **state
 
     if (!have_zone("Europe/Berlin"))
         skip();
-    tz = must_load("Europe/Berlin");
+    tz = load_zone("Europe/Berlin");
     t = sched_tz_next_change(tz, utc(2037, 6, 1, 0, 0, 0));
     assert_true(t == utc(2037, 10, 25, 1, 0, 0));
     t = sched_tz_next_change(tz, t);
@@ -854,7 +813,7 @@ static void process_tz_does_not_leak_in(void **state)
         skip();
     setenv("TZ", "America/New_York", 1);
     tzset();
-    tz = must_load("Europe/Berlin");
+    tz = load_zone("Europe/Berlin");
     assert_int_equal(sched_tz_offset(tz, t), 7200);
     setenv("TZ", "Asia/Kolkata", 1);
     tzset();
@@ -878,7 +837,7 @@ static void offsets_and_changes_agree_with_the_c_library(void **state)
 
         if (!have_zone(zones[z]))
             continue;
-        tz = must_load(zones[z]);
+        tz = load_zone(zones[z]);
         tested++;
         for (int i = 0; i < 3000; i++) {
             int64_t t = (int64_t)(rnd() % (uint64_t)end), n;
