@@ -1,5 +1,6 @@
 /* redis.c - one Redis connection (hiredis 0.14 blocking API) with URL parsing, AUTH/SELECT,
- * error translation and a single reconnect when the connection was lost. */
+ * error translation and a single reconnect when the connection was lost; and the plain key
+ * commands built on it (set if absent, delete). */
 #include "redis_int.h"
 
 #include <errno.h>
@@ -19,6 +20,19 @@
 #define REDIS_HOST_MAX     255
 #define REDIS_CRED_MAX     512
 #define REDIS_DB_MAX       100000
+#define REDIS_KEY_MAX      1000
+#define REDIS_VALUE_MAX    (64 * 1024)
+
+/* KEYS: key. ARGV: value, ttl ms. 1 when set, or when key already holds this very value (the
+ * resend of a command whose first run went through, see redis.h); 0 otherwise. */
+static const char set_nx_lua[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return 1\n"
+    "end\n"
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
 
 struct sy_redis {
     redisContext *ctx; /* NULL while disconnected: the next command reconnects */
@@ -334,7 +348,8 @@ int sy_redis_cmd(struct sy_redis *r, redisReply **out, const char *fmt, ...)
     *out = NULL;
     /* One reconnect per command: either a context already known to be broken (a previous
      * timeout or loss) or one lost during this call. Commands sent twice this way are the
-     * idempotent scripts of lock.c, or plain reads. */
+     * idempotent scripts of lock.c and
+     * sy_redis_set_nx, DEL, or plain reads. */
     bool reconnected = false;
     int rc;
     if (!r->ctx) {
@@ -385,4 +400,41 @@ int sy_redis_ping(struct sy_redis *r)
     bool pong = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
     freeReplyObject(reply);
     return pong ? 0 : -SY_ECONN;
+}
+
+static bool valid_key(const char *key)
+{
+    return key && key[0] && strnlen(key, REDIS_KEY_MAX + 1) <= REDIS_KEY_MAX;
+}
+
+int sy_redis_set_nx(struct sy_redis *r, const char *key, const char *value, int ttl_ms)
+{
+    if (!r || !valid_key(key) || !value || strnlen(value, REDIS_VALUE_MAX + 1) > REDIS_VALUE_MAX ||
+        ttl_ms <= 0)
+        return -SY_EINVAL;
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", ttl_ms);
+    redisReply *reply = NULL;
+    int rc = sy_redis_cmd(r, &reply, "EVAL %s 1 %s %s %s", set_nx_lua, key, value, ttl);
+    if (rc)
+        return rc;
+    if (reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1))
+        rc = (int)reply->integer;
+    else
+        rc = -SY_EPROTO;
+    freeReplyObject(reply);
+    return rc;
+}
+
+int sy_redis_del(struct sy_redis *r, const char *key)
+{
+    if (!r || !valid_key(key))
+        return -SY_EINVAL;
+    redisReply *reply = NULL;
+    int rc = sy_redis_cmd(r, &reply, "DEL %s", key);
+    if (rc)
+        return rc;
+    rc = reply->type == REDIS_REPLY_INTEGER ? 0 : -SY_EPROTO;
+    freeReplyObject(reply);
+    return rc;
 }

@@ -1,4 +1,5 @@
-/* redis.h - a Redis connection, and mutexes with fencing tokens on top of it. */
+/* redis.h - a Redis connection, "set if absent" and delete, and mutexes with fencing tokens on
+ * top of it. */
 #ifndef SY_REDIS_H
 #define SY_REDIS_H
 
@@ -12,6 +13,18 @@ struct sy_redis *sy_redis_connect(const char *url, int timeout_ms, char *err, si
 void sy_redis_destroy(struct sy_redis *r);
 /* PING: 0 or -SY_ECONN. Reconnects once when the connection was lost. */
 int sy_redis_ping(struct sy_redis *r);
+
+/* Keys of the two calls below: 1 to 1000 bytes; values: at most 64 KiB, no NUL. Errors:
+ * -SY_EINVAL for arguments outside those limits, else those of the connection (-SY_ECONN,
+ * -SY_ETIMEOUT, -SY_EPROTO, -SY_ENOMEM). */
+/* SET key value NX with a lifetime of ttl_ms (1 ms and up): 1 when this call set it, 0 when
+ * the key already held another value. A command whose answer was lost with the connection is
+ * sent again; so that its own first run is not reported as "existed", a key already holding
+ * exactly `value` also answers 1. When it matters who set it (a dedup claim), give each caller
+ * a value of its own, such as a random token. */
+int sy_redis_set_nx(struct sy_redis *r, const char *key, const char *value, int ttl_ms);
+/* DEL key: 0 whether or not it existed. */
+int sy_redis_del(struct sy_redis *r, const char *key);
 
 /* A held mutex. Acquire: SET key token NX PX ttl and INCR of the resource's fence counter in
  * one script, so a fencing token is handed out only with the lock. Tokens are 20 random bytes
