@@ -1,0 +1,949 @@
+/* it_gateway_webhooks.c - sy-gateway's Chatwoot and WhatsApp webhooks end to end: a real
+ * sy-gateway process over HTTP (libcurl), the real broker and Redis. Signed Chatwoot deliveries
+ * pass, forged, unsigned and stale ones get 401 naming the header, an unsigned hook takes
+ * anything, an unknown hook is 404, a redelivery is published once; the WhatsApp handshake
+ * answers only the configured token; a media message becomes exactly one
+ * ingest.whatsapp.media with its fields while text and receipts publish nothing; malformed JSON
+ * is 400 naming the problem; with the broker away a delivery gets 503 with Retry-After, and its
+ * dedup mark is forgotten so the sender's retry goes through. What the gateway publishes is read
+ * back from sy.gw_probe, which nothing consumes. Secrets reach the gateway through its
+ * environment and never appear in its log. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sy/amqp.h"
+#include "sy/crypto.h"
+#include "sy/err.h"
+#include "sy/json.h"
+#include "sy/topology.h"
+
+#define PROBE_WORKER "gw_probe"
+#define PROBE_QUEUE  "sy.gw_probe"
+#define START_MAX_MS 20000
+#define MAX_MSGS     256
+
+struct gateway {
+    struct th_proc proc;
+    bool running;
+    int port, health_port;
+    char env[8][1200];
+};
+
+struct got {
+    char *id;
+    json_t *env; /* the envelope as JSON */
+};
+
+struct fixture {
+    struct sy_amqp *amqp;
+    struct sy_topology *topo;
+    char run[17];
+    char bin[1024];
+    char dir[1024];
+    char hooks[1200], secret_file[1200];
+    char cw_secret[64], cw_file_secret[64], wa_token[64], wa_secret[64];
+    struct gateway gw;   /* the healthy one, for the whole group */
+    struct gateway down; /* one whose broker is a closed port */
+    struct got msgs[MAX_MSGS];
+    size_t nmsgs;
+};
+
+/* --- processes ---------------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_true(fputs(text, fp) >= 0);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static int log_count(const struct th_proc *p, const char *needle)
+{
+    FILE *fp = fopen(p->log_path, "r");
+    if (!fp)
+        return 0;
+    char line[16384];
+    int n = 0;
+    while (fgets(line, sizeof line, fp))
+        if (strstr(line, needle))
+            n++;
+    fclose(fp);
+    return n;
+}
+
+/* --- HTTP --------------------------------------------------------------------------------- */
+
+struct reply {
+    long status;
+    char *body;
+    size_t len;
+    int retry_after; /* -1 when absent */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    size_t add = size * n;
+    char *grown = realloc(r->body, r->len + add + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + r->len, p, add);
+    r->len += add;
+    grown[r->len] = '\0';
+    r->body = grown;
+    return add;
+}
+
+static size_t on_head(char *p, size_t size, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
+        r->retry_after = atoi(p + 12);
+    return len;
+}
+
+/* One request to 127.0.0.1:port; headers NULL-terminated ("Name: value"); body NULL for GET. */
+static struct reply request(int port, const char *path, const char *const *headers,
+                            const char *body)
+{
+    struct reply r = {.retry_after = -1};
+    char url[2048];
+    struct curl_slist *h = NULL;
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_head);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    for (size_t i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    if (curl_easy_perform(c) != CURLE_OK)
+        r.status = 0;
+    else
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r.body)
+        r.body = strdup("");
+    return r;
+}
+
+static json_t *reply_json(const struct reply *r)
+{
+    json_error_t e;
+    json_t *v = json_loads(r->body, 0, &e);
+    if (!v)
+        fail_msg("status %ld, body is not JSON: %s", r->status, r->body);
+    return v;
+}
+
+/* The "field" of an error body, "" when there is none. */
+static const char *error_field(json_t *v)
+{
+    const char *f = json_string_value(json_object_get(json_object_get(v, "error"), "field"));
+    return f ? f : "";
+}
+
+static void expect_error(struct reply *r, long status, const char *field)
+{
+    if (r->status != status)
+        fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
+    json_t *v = reply_json(r);
+    assert_string_equal(error_field(v), field);
+    json_decref(v);
+}
+
+static void reply_free(struct reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp_url)
+{
+    g->port = free_port();
+    g->health_port = free_port();
+    snprintf(g->env[0], sizeof g->env[0], "SY_GATEWAY_ADDR=127.0.0.1:%d", g->port);
+    snprintf(g->env[1], sizeof g->env[1], "SY_HTTP_ADDR=127.0.0.1:%d", g->health_port);
+    snprintf(g->env[2], sizeof g->env[2], "SY_GATEWAY_WEBHOOKS=%s", f->hooks);
+    snprintf(g->env[3], sizeof g->env[3], "GWT_CW_SECRET=%s", f->cw_secret);
+    snprintf(g->env[4], sizeof g->env[4], "GWT_WA_TOKEN=%s", f->wa_token);
+    snprintf(g->env[5], sizeof g->env[5], "GWT_WA_SECRET=%s", f->wa_secret);
+    snprintf(g->env[6], sizeof g->env[6], "SY_GATEWAY_PUBLISH_TIMEOUT=3s");
+    snprintf(g->env[7], sizeof g->env[7], "SY_AMQP_URL=%s", amqp_url);
+    const char *env[] = {g->env[0], g->env[1], g->env[2], g->env[3],           g->env[4],
+                         g->env[5], g->env[6], g->env[7], "SY_LOG_LEVEL=info", NULL};
+    assert_int_equal(th_proc_spawn(&g->proc, f->bin, env), 0);
+    g->running = true;
+}
+
+/* Waits until port answers path with `want` (any answer when want is 0). */
+static void wait_answer(struct gateway *g, int port, const char *path, long want)
+{
+    int64_t end = th_now_ms() + START_MAX_MS;
+    for (;;) {
+        struct reply r = request(port, path, NULL, NULL);
+        bool ok = r.status != 0 && (want == 0 || r.status == want);
+        reply_free(&r);
+        if (ok)
+            return;
+        if (th_proc_wait(&g->proc, 0) == 0) {
+            g->running = false;
+            th_proc_dump_log(&g->proc, 30);
+            fail_msg("sy-gateway exited with %d", g->proc.exit_status);
+        }
+        if (th_now_ms() > end) {
+            th_proc_dump_log(&g->proc, 30);
+            fail_msg("sy-gateway did not answer %s with %ld", path, want);
+        }
+        th_sleep_ms(50);
+    }
+}
+
+/* SIGTERM; the exit status (128 + 9 when it had to be killed), -1 when it was not running. */
+static int stop_gateway(struct gateway *g)
+{
+    if (!g->running)
+        return -1;
+    th_proc_signal(&g->proc, SIGTERM);
+    if (th_proc_wait(&g->proc, 10000) != 0)
+        th_proc_cleanup(&g->proc);
+    g->running = false;
+    return g->proc.exit_status;
+}
+
+/* --- what was published ------------------------------------------------------------------- */
+
+/* Moves everything now in sy.gw_probe into f->msgs. A 2xx came after the broker's confirm, so
+ * what a request published is in the queue by the time its answer arrived. */
+static void drain(struct fixture *f)
+{
+    for (;;) {
+        struct sy_amqp_msg *m = NULL;
+        char err[256];
+        int rc = sy_amqp_get(f->amqp, PROBE_QUEUE, &m);
+        if (rc == -SY_ENOTFOUND)
+            return;
+        if (rc != 0)
+            fail_msg("get from %s: %s (%s)", PROBE_QUEUE, sy_strerror(rc), sy_amqp_error(f->amqp));
+        assert_true(f->nmsgs < MAX_MSGS);
+        json_t *env = sy_msgpack_to_json(m->body, m->len, err, sizeof err);
+        if (!env)
+            fail_msg("undecodable message: %s", err);
+        f->msgs[f->nmsgs].id = strdup(m->message_id ? m->message_id : "");
+        f->msgs[f->nmsgs].env = env;
+        f->nmsgs++;
+        assert_int_equal(sy_amqp_settle(f->amqp, m, 1, 0), 0);
+        sy_amqp_msg_free(m);
+    }
+}
+
+/* How many messages with this id were published; *env_out (borrowed) is the last of them. */
+static int published(struct fixture *f, const char *id, json_t **env_out)
+{
+    int n = 0;
+    drain(f);
+    for (size_t i = 0; i < f->nmsgs; i++)
+        if (strcmp(f->msgs[i].id, id) == 0) {
+            n++;
+            if (env_out)
+                *env_out = f->msgs[i].env;
+        }
+    return n;
+}
+
+/* How many messages published so far carry data.<key> == value. */
+static int published_with(struct fixture *f, const char *key, const char *value)
+{
+    int n = 0;
+    drain(f);
+    for (size_t i = 0; i < f->nmsgs; i++) {
+        const char *v =
+            json_string_value(json_object_get(json_object_get(f->msgs[i].env, "data"), key));
+        if (v && strcmp(v, value) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* --- signing ------------------------------------------------------------------------------ */
+
+static void hmac_hex(const char *key, const char *a, const char *b, char out[2 * SY_SHA256_LEN + 8])
+{
+    uint8_t mac[SY_SHA256_LEN];
+    sy_hmac_sha256_2(key, strlen(key), a, strlen(a), b, strlen(b), mac);
+    memcpy(out, "sha256=", 7);
+    sy_hex_encode(mac, sizeof mac, out + 7);
+}
+
+/* POSTs a Chatwoot delivery to hook; secret NULL sends no signature; delivery NULL none. */
+static struct reply chatwoot_post(struct fixture *f, int port, const char *hook, const char *secret,
+                                  long long ts, const char *delivery, const char *body)
+{
+    char path[256], h_ts[64], h_sig[128], h_del[160], ts_text[32], sig[2 * SY_SHA256_LEN + 8];
+    const char *headers[4] = {NULL};
+    size_t n = 0;
+    (void)f;
+    snprintf(path, sizeof path, "/webhooks/chatwoot/%s", hook);
+    snprintf(ts_text, sizeof ts_text, "%lld.", ts);
+    if (ts > 0) {
+        snprintf(h_ts, sizeof h_ts, "X-Chatwoot-Timestamp: %lld", ts);
+        headers[n++] = h_ts;
+    }
+    if (secret) {
+        hmac_hex(secret, ts_text, body, sig);
+        snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: %s", sig);
+        headers[n++] = h_sig;
+    }
+    if (delivery) {
+        snprintf(h_del, sizeof h_del, "X-Chatwoot-Delivery: %s", delivery);
+        headers[n++] = h_del;
+    }
+    return request(port, path, headers, body);
+}
+
+static struct reply whatsapp_post(int port, const char *secret, const char *body)
+{
+    char h_sig[160], sig[2 * SY_SHA256_LEN + 8];
+    const char *headers[2] = {NULL};
+    if (secret) {
+        hmac_hex(secret, "", body, sig);
+        snprintf(h_sig, sizeof h_sig, "X-Hub-Signature-256: %s", sig);
+        headers[0] = h_sig;
+    }
+    return request(port, "/webhooks/whatsapp", headers, body);
+}
+
+static long long now_s(void)
+{
+    return (long long)time(NULL);
+}
+
+/* --- fixture ------------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    th_need_env("SY_REDIS_URL");
+    const char *build = th_need_env("SY_BUILD_DIR");
+    f->amqp = th_amqp(&f->topo);
+    th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
+    th_run_id(f->run);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    snprintf(f->bin, sizeof f->bin, "%s/workers/gateway/sy-gateway", build);
+    if (access(f->bin, X_OK) != 0)
+        fail_msg("sy-gateway is not built: %s: %s", f->bin, strerror(errno));
+    snprintf(f->dir, sizeof f->dir, "%s/Testing", build);
+    if (mkdir(f->dir, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", f->dir, strerror(errno));
+    snprintf(f->dir, sizeof f->dir, "%s/Testing/gwhooks-%s", build, f->run);
+    if (mkdir(f->dir, 0755) != 0)
+        fail_msg("mkdir %s: %s", f->dir, strerror(errno));
+
+    snprintf(f->cw_secret, sizeof f->cw_secret, "cw-secret-%s", f->run);
+    snprintf(f->cw_file_secret, sizeof f->cw_file_secret, "cw-filed-%s", f->run);
+    snprintf(f->wa_token, sizeof f->wa_token, "wa-token-%s", f->run);
+    snprintf(f->wa_secret, sizeof f->wa_secret, "wa-secret-%s", f->run);
+    snprintf(f->secret_file, sizeof f->secret_file, "%s/filed.secret", f->dir);
+    char text[256];
+    snprintf(text, sizeof text, "%s\n", f->cw_file_secret);
+    write_file(f->secret_file, text);
+    snprintf(f->hooks, sizeof f->hooks, "%s/webhooks.yaml", f->dir);
+    write_file(f->hooks, "chatwoot:\n"
+                         "  signed:\n"
+                         "    secret_env: GWT_CW_SECRET\n"
+                         "  filed:\n"
+                         "    secret_file: filed.secret\n"
+                         "  open:\n"
+                         "whatsapp:\n"
+                         "  verify_token_env: GWT_WA_TOKEN\n"
+                         "  app_secret_env: GWT_WA_SECRET\n");
+
+    start_gateway(f, &f->gw, th_need_env("SY_AMQP_URL"));
+    wait_answer(&f->gw, f->gw.health_port, "/readyz", 200);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fixture *f = *state;
+    stop_gateway(&f->gw);
+    stop_gateway(&f->down);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/bad.yaml", f->dir);
+    unlink(path);
+    unlink(f->secret_file);
+    unlink(f->hooks);
+    rmdir(f->dir);
+    for (size_t i = 0; i < f->nmsgs; i++) {
+        free(f->msgs[i].id);
+        json_decref(f->msgs[i].env);
+    }
+    th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
+    sy_amqp_destroy(f->amqp);
+    sy_topology_destroy(f->topo);
+    curl_global_cleanup();
+    free(f);
+    return 0;
+}
+
+/* --- Chatwoot ----------------------------------------------------------------------------- */
+
+static void chatwoot_signed_delivery_is_published_with_its_fields(void **state)
+{
+    struct fixture *f = *state;
+    char delivery[64], id[96];
+    snprintf(delivery, sizeof delivery, "ok-%s", f->run);
+    snprintf(id, sizeof id, "chatwoot:%s", delivery);
+    const char *body = "{\"event\":\"message_created\",\"id\":118,\"content\":\"hi\","
+                       "\"private\":false,\"sender\":{\"id\":14,\"type\":\"contact\"}}";
+
+    struct reply r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+    if (r.status != 202)
+        fail_msg("expected 202, got %ld: %s", r.status, r.body);
+    json_t *v = reply_json(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(v, "status")), "accepted");
+    json_decref(v);
+    reply_free(&r);
+
+    json_t *env = NULL;
+    assert_int_equal(published(f, id, &env), 1);
+    assert_string_equal(json_string_value(json_object_get(env, "type")),
+                        "chatwoot.message_created");
+    json_t *data = json_object_get(env, "data");
+    assert_string_equal(json_string_value(json_object_get(data, "hook")), "signed");
+    assert_string_equal(json_string_value(json_object_get(data, "delivery")), delivery);
+    json_t *payload = json_object_get(data, "payload");
+    json_t *sent = json_loads(body, 0, NULL);
+    assert_true(json_equal(payload, sent));
+    json_decref(sent);
+
+    /* A secret read from a file signs just as well. */
+    snprintf(delivery, sizeof delivery, "filed-%s", f->run);
+    snprintf(id, sizeof id, "chatwoot:%s", delivery);
+    r = chatwoot_post(f, f->gw.port, "filed", f->cw_file_secret, now_s(), delivery,
+                      "{\"event\":\"contact_created\",\"id\":12,\"name\":\"Jane\"}");
+    assert_int_equal(r.status, 202);
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 1);
+}
+
+static void chatwoot_bad_signatures_get_401_naming_the_header(void **state)
+{
+    struct fixture *f = *state;
+    const char *body = "{\"event\":\"conversation_created\",\"id\":10}";
+    char d[64];
+
+    /* A wrong secret. */
+    snprintf(d, sizeof d, "forged-%s", f->run);
+    struct reply r = chatwoot_post(f, f->gw.port, "signed", "not-the-secret", now_s(), d, body);
+    expect_error(&r, 401, "X-Chatwoot-Signature");
+    reply_free(&r);
+    /* The secret of another hook. */
+    r = chatwoot_post(f, f->gw.port, "signed", f->cw_file_secret, now_s(), d, body);
+    expect_error(&r, 401, "X-Chatwoot-Signature");
+    reply_free(&r);
+    /* No signature at all. */
+    r = chatwoot_post(f, f->gw.port, "signed", NULL, now_s(), d, body);
+    expect_error(&r, 401, "X-Chatwoot-Signature");
+    reply_free(&r);
+    /* Signed, but without the timestamp it signed. */
+    char sig[2 * SY_SHA256_LEN + 8], h_sig[160], ts[32];
+    snprintf(ts, sizeof ts, "%lld.", now_s());
+    hmac_hex(f->cw_secret, ts, body, sig);
+    snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: %s", sig);
+    const char *headers[] = {h_sig, NULL};
+    r = request(f->gw.port, "/webhooks/chatwoot/signed", headers, body);
+    expect_error(&r, 401, "X-Chatwoot-Timestamp");
+    reply_free(&r);
+    /* Correctly signed, but ten minutes old, and ten minutes ahead. */
+    r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s() - 600, d, body);
+    expect_error(&r, 401, "X-Chatwoot-Timestamp");
+    reply_free(&r);
+    r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s() + 600, d, body);
+    expect_error(&r, 401, "X-Chatwoot-Timestamp");
+    reply_free(&r);
+    /* Signed, then the body changed on the way. */
+    snprintf(ts, sizeof ts, "%lld", now_s());
+    char ts_dot[40];
+    snprintf(ts_dot, sizeof ts_dot, "%s.", ts);
+    hmac_hex(f->cw_secret, ts_dot, body, sig);
+    char h_ts[64];
+    snprintf(h_ts, sizeof h_ts, "X-Chatwoot-Timestamp: %s", ts);
+    snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: %s", sig);
+    const char *tampered[] = {h_ts, h_sig, NULL};
+    r = request(f->gw.port, "/webhooks/chatwoot/signed", tampered,
+                "{\"event\":\"conversation_created\",\"id\":11}");
+    expect_error(&r, 401, "X-Chatwoot-Signature");
+    reply_free(&r);
+
+    char id[96];
+    snprintf(id, sizeof id, "chatwoot:%s", d);
+    assert_int_equal(published(f, id, NULL), 0);
+    /* The refusals marked nothing: the genuine delivery still goes through. */
+    r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), d, body);
+    assert_int_equal(r.status, 202);
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 1);
+}
+
+static void chatwoot_hook_without_secret_takes_unsigned_deliveries(void **state)
+{
+    struct fixture *f = *state;
+    char body[256];
+    snprintf(body, sizeof body, "{\"event\":\"contact_updated\",\"id\":12,\"name\":\"open-%s\"}",
+             f->run);
+    struct reply r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, body);
+    if (r.status != 202)
+        fail_msg("expected 202, got %ld: %s", r.status, r.body);
+    json_t *v = reply_json(&r);
+    const char *id = json_string_value(json_object_get(v, "id"));
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 36); /* a fresh UUID without a delivery id */
+    json_t *env = NULL;
+    assert_int_equal(published(f, id, &env), 1);
+    json_t *data = json_object_get(env, "data");
+    assert_string_equal(json_string_value(json_object_get(data, "hook")), "open");
+    assert_true(json_is_null(json_object_get(data, "delivery")));
+    json_decref(v);
+    reply_free(&r);
+}
+
+static void chatwoot_unknown_hook_is_404(void **state)
+{
+    struct fixture *f = *state;
+    struct reply r = chatwoot_post(f, f->gw.port, "nosuchhook", f->cw_secret, now_s(), NULL,
+                                   "{\"event\":\"message_created\"}");
+    expect_error(&r, 404, "hook_id");
+    reply_free(&r);
+}
+
+static void chatwoot_redelivery_is_published_once(void **state)
+{
+    struct fixture *f = *state;
+    char delivery[64], id[96];
+    snprintf(delivery, sizeof delivery, "dup-%s", f->run);
+    snprintf(id, sizeof id, "chatwoot:%s", delivery);
+    const char *body =
+        "{\"event\":\"conversation_status_changed\",\"id\":10,\"status\":\"resolved\"}";
+
+    struct reply r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+    assert_int_equal(r.status, 202);
+    reply_free(&r);
+    for (int i = 0; i < 3; i++) {
+        r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+        if (r.status != 200)
+            fail_msg("redelivery %d: expected 200, got %ld: %s", i, r.status, r.body);
+        json_t *v = reply_json(&r);
+        assert_string_equal(json_string_value(json_object_get(v, "status")), "duplicate");
+        json_decref(v);
+        reply_free(&r);
+    }
+    assert_int_equal(published(f, id, NULL), 1);
+}
+
+static void chatwoot_bad_bodies_are_refused_naming_the_problem(void **state)
+{
+    struct fixture *f = *state;
+    struct reply r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\": \"message_");
+    assert_int_equal(r.status, 400);
+    json_t *v = reply_json(&r);
+    const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "not JSON"));
+    assert_non_null(strstr(msg, "line 1"));
+    json_decref(v);
+    reply_free(&r);
+
+    r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "[1,2]");
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"id\":1}");
+    expect_error(&r, 400, "event");
+    reply_free(&r);
+    r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\":\"Message.Created\"}");
+    expect_error(&r, 400, "event");
+    reply_free(&r);
+    r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\":\"agent_added\"}");
+    expect_error(&r, 422, "event");
+    reply_free(&r);
+    /* The schema's own check: a message id that is not an integer names the field. */
+    r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL,
+                      "{\"event\":\"message_created\",\"id\":\"x\"}");
+    if (r.status != 400)
+        fail_msg("expected 400, got %ld: %s", r.status, r.body);
+    v = reply_json(&r);
+    assert_string_equal(error_field(v), "payload.id");
+    json_decref(v);
+    reply_free(&r);
+}
+
+/* --- WhatsApp ----------------------------------------------------------------------------- */
+
+static void whatsapp_verify_answers_only_the_configured_token(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+    snprintf(path, sizeof path,
+             "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=1158201444",
+             f->wa_token);
+    struct reply r = request(f->gw.port, path, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "1158201444");
+    reply_free(&r);
+
+    snprintf(path, sizeof path,
+             "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%sx&hub.challenge=1",
+             f->wa_token);
+    r = request(f->gw.port, path, NULL, NULL);
+    assert_int_equal(r.status, 403);
+    reply_free(&r);
+    r = request(f->gw.port, "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1", NULL, NULL);
+    assert_int_equal(r.status, 403);
+    reply_free(&r);
+    snprintf(path, sizeof path,
+             "/webhooks/whatsapp?hub.mode=unsubscribe&hub.verify_token=%s&hub.challenge=1",
+             f->wa_token);
+    r = request(f->gw.port, path, NULL, NULL);
+    assert_int_equal(r.status, 403);
+    reply_free(&r);
+    snprintf(path, sizeof path,
+             "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=12ab",
+             f->wa_token);
+    r = request(f->gw.port, path, NULL, NULL);
+    expect_error(&r, 400, "hub.challenge");
+    reply_free(&r);
+}
+
+/* A delivery with a document from `wamid_doc`, a text message and a delivery receipt. */
+static void whatsapp_body(char *out, size_t outsz, const char *wamid_doc, const char *wamid_text)
+{
+    snprintf(out, outsz,
+             "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"WABA1\",\"changes\":["
+             "{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\","
+             "\"metadata\":{\"display_phone_number\":\"15550001111\",\"phone_number_id\":\"PN1\"},"
+             "\"contacts\":[{\"profile\":{\"name\":\"Asha\"},\"wa_id\":\"919800000000\"}],"
+             "\"messages\":["
+             "{\"from\":\"919800000000\",\"id\":\"%s\",\"timestamp\":\"1716630000\","
+             "\"type\":\"document\",\"document\":{\"caption\":\"site report\","
+             "\"filename\":\"report.pdf\",\"mime_type\":\"application/pdf\",\"sha256\":\"abc123\","
+             "\"id\":\"MEDIA77\"}},"
+             "{\"from\":\"919800000000\",\"id\":\"%s\",\"timestamp\":\"1716630001\","
+             "\"type\":\"text\",\"text\":{\"body\":\"hello\"}}]}},"
+             "{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\","
+             "\"metadata\":{\"phone_number_id\":\"PN1\"},\"statuses\":[{\"id\":\"wamid.S\","
+             "\"status\":\"delivered\",\"timestamp\":\"1716630002\"}]}}]}]}",
+             wamid_doc, wamid_text);
+}
+
+static void whatsapp_media_becomes_one_message_and_text_none(void **state)
+{
+    struct fixture *f = *state;
+    char body[4096], wamid[64], wamid_text[64], id[96], id_text[96];
+    snprintf(wamid, sizeof wamid, "wamid.DOC%s", f->run);
+    snprintf(wamid_text, sizeof wamid_text, "wamid.TXT%s", f->run);
+    snprintf(id, sizeof id, "whatsapp:%s", wamid);
+    snprintf(id_text, sizeof id_text, "whatsapp:%s", wamid_text);
+    whatsapp_body(body, sizeof body, wamid, wamid_text);
+
+    struct reply r = whatsapp_post(f->gw.port, f->wa_secret, body);
+    if (r.status != 200)
+        fail_msg("expected 200, got %ld: %s", r.status, r.body);
+    json_t *v = reply_json(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "status")), "accepted");
+    assert_int_equal(json_integer_value(json_object_get(v, "published")), 1);
+    json_decref(v);
+    reply_free(&r);
+
+    json_t *env = NULL;
+    assert_int_equal(published(f, id, &env), 1);
+    assert_int_equal(published(f, id_text, NULL), 0);
+    assert_int_equal(published_with(f, "wamid", wamid_text), 0);
+    assert_string_equal(json_string_value(json_object_get(env, "type")), "ingest.whatsapp.media");
+    json_t *d = json_object_get(env, "data");
+    assert_string_equal(json_string_value(json_object_get(d, "media_id")), "MEDIA77");
+    assert_string_equal(json_string_value(json_object_get(d, "mime_type")), "application/pdf");
+    assert_string_equal(json_string_value(json_object_get(d, "media_type")), "document");
+    assert_string_equal(json_string_value(json_object_get(d, "sha256")), "abc123");
+    assert_string_equal(json_string_value(json_object_get(d, "filename")), "report.pdf");
+    assert_string_equal(json_string_value(json_object_get(d, "caption")), "site report");
+    assert_string_equal(json_string_value(json_object_get(d, "from")), "919800000000");
+    assert_string_equal(json_string_value(json_object_get(d, "wamid")), wamid);
+    assert_int_equal(json_integer_value(json_object_get(d, "timestamp")), 1716630000);
+    assert_string_equal(json_string_value(json_object_get(d, "phone_number_id")), "PN1");
+
+    /* WhatsApp's redelivery: acknowledged, nothing published twice. */
+    r = whatsapp_post(f->gw.port, f->wa_secret, body);
+    assert_int_equal(r.status, 200);
+    v = reply_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(v, "published")), 0);
+    json_decref(v);
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 1);
+
+    /* An image without caption, sha256 or filename: those fields are left out. */
+    char wamid_img[64], img[1024];
+    snprintf(wamid_img, sizeof wamid_img, "wamid.IMG%s", f->run);
+    snprintf(img, sizeof img,
+             "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{\"field\":"
+             "\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"PN2\"},\"messages\":[{"
+             "\"from\":\"4477\",\"id\":\"%s\",\"timestamp\":\"1716630100\",\"type\":\"image\","
+             "\"image\":{\"mime_type\":\"image/jpeg\",\"id\":\"MEDIA78\"}}]}}]}]}",
+             wamid_img);
+    r = whatsapp_post(f->gw.port, f->wa_secret, img);
+    if (r.status != 200)
+        fail_msg("expected 200, got %ld: %s", r.status, r.body);
+    reply_free(&r);
+    snprintf(id, sizeof id, "whatsapp:%s", wamid_img);
+    assert_int_equal(published(f, id, &env), 1);
+    d = json_object_get(env, "data");
+    assert_string_equal(json_string_value(json_object_get(d, "media_type")), "image");
+    assert_null(json_object_get(d, "caption"));
+    assert_null(json_object_get(d, "filename"));
+    assert_null(json_object_get(d, "sha256"));
+}
+
+static void whatsapp_bad_signatures_get_401(void **state)
+{
+    struct fixture *f = *state;
+    char body[4096], wamid[64], id[96];
+    snprintf(wamid, sizeof wamid, "wamid.FORGED%s", f->run);
+    snprintf(id, sizeof id, "whatsapp:%s", wamid);
+    whatsapp_body(body, sizeof body, wamid, "wamid.T");
+
+    struct reply r = whatsapp_post(f->gw.port, "not-the-app-secret", body);
+    expect_error(&r, 401, "X-Hub-Signature-256");
+    reply_free(&r);
+    r = whatsapp_post(f->gw.port, NULL, body);
+    expect_error(&r, 401, "X-Hub-Signature-256");
+    reply_free(&r);
+    const char *bad_hex[] = {"X-Hub-Signature-256: sha256=zz", NULL};
+    r = request(f->gw.port, "/webhooks/whatsapp", bad_hex, body);
+    expect_error(&r, 401, "X-Hub-Signature-256");
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 0);
+}
+
+static void whatsapp_malformed_bodies_are_400_naming_the_problem(void **state)
+{
+    struct fixture *f = *state;
+    struct reply r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":");
+    assert_int_equal(r.status, 400);
+    json_t *v = reply_json(&r);
+    const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "not JSON"));
+    json_decref(v);
+    reply_free(&r);
+
+    r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":\"page\",\"entry\":[]}");
+    expect_error(&r, 400, "object");
+    reply_free(&r);
+    r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":\"whatsapp_business_account\"}");
+    expect_error(&r, 400, "entry");
+    reply_free(&r);
+    /* A document without its media id. */
+    r = whatsapp_post(f->gw.port, f->wa_secret,
+                      "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+                      "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"P\"},"
+                      "\"messages\":[{\"from\":\"1\",\"id\":\"wamid.NOID\",\"timestamp\":\"1\","
+                      "\"type\":\"document\",\"document\":{\"mime_type\":\"application/pdf\"}}]}}"
+                      "]}]}");
+    expect_error(&r, 400, "entry[0].changes[0].value.messages[0].document.id");
+    reply_free(&r);
+    assert_int_equal(published(f, "whatsapp:wamid.NOID", NULL), 0);
+}
+
+/* --- broker away -------------------------------------------------------------------------- */
+
+static void broker_down_is_503_with_retry_after_and_the_retry_goes_through(void **state)
+{
+    struct fixture *f = *state;
+    char url[128];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", free_port());
+    start_gateway(f, &f->down, url);
+    wait_answer(&f->down, f->down.health_port, "/healthz", 200);
+
+    char delivery[64], id[96];
+    snprintf(delivery, sizeof delivery, "down-%s", f->run);
+    snprintf(id, sizeof id, "chatwoot:%s", delivery);
+    const char *body = "{\"event\":\"message_created\",\"id\":501}";
+    for (int i = 0; i < 2; i++) {
+        struct reply r =
+            chatwoot_post(f, f->down.port, "signed", f->cw_secret, now_s(), delivery, body);
+        if (r.status != 503)
+            fail_msg("expected 503, got %ld: %s", r.status, r.body);
+        assert_int_equal(r.retry_after, 5);
+        reply_free(&r);
+    }
+    char wa[4096], wamid[64], wa_id[96];
+    snprintf(wamid, sizeof wamid, "wamid.DOWN%s", f->run);
+    snprintf(wa_id, sizeof wa_id, "whatsapp:%s", wamid);
+    whatsapp_body(wa, sizeof wa, wamid, "wamid.T2");
+    struct reply r = whatsapp_post(f->down.port, f->wa_secret, wa);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after, 5);
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 0);
+    assert_int_equal(published(f, wa_id, NULL), 0);
+    assert_int_equal(stop_gateway(&f->down), 0);
+
+    /* The failed publishes left no dedup mark: the senders' retries are published. */
+    r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+    assert_int_equal(r.status, 202);
+    reply_free(&r);
+    r = whatsapp_post(f->gw.port, f->wa_secret, wa);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_int_equal(published(f, id, NULL), 1);
+    assert_int_equal(published(f, wa_id, NULL), 1);
+}
+
+/* --- settings ----------------------------------------------------------------------------- */
+
+static void a_secret_written_in_the_file_stops_the_gateway_with_78(void **state)
+{
+    struct fixture *f = *state;
+    char path[1300], env[1400];
+    snprintf(path, sizeof path, "%s/bad.yaml", f->dir);
+    write_file(path, "chatwoot:\n  signed:\n    secret: inline-secret\n");
+    snprintf(env, sizeof env, "SY_GATEWAY_WEBHOOKS=%s", path);
+    struct th_proc p;
+    const char *e[] = {env, "SY_HTTP_ADDR=127.0.0.1:0", "SY_GATEWAY_ADDR=127.0.0.1:0", NULL};
+    assert_int_equal(th_proc_spawn(&p, f->bin, e), 0);
+    if (th_proc_wait(&p, 20000) != 0) {
+        th_proc_cleanup(&p);
+        fail_msg("sy-gateway kept running with a bad webhooks file");
+    }
+    assert_int_equal(p.exit_status, 78);
+    assert_true(log_count(&p, "SY_GATEWAY_WEBHOOKS") > 0);
+    assert_true(log_count(&p, "unknown key 'secret'") > 0);
+    unlink(p.log_path);
+}
+
+static void sigterm_stops_the_gateway_with_0(void **state)
+{
+    struct fixture *f = *state;
+    int status = stop_gateway(&f->gw);
+    if (status != 0) {
+        th_proc_dump_log(&f->gw.proc, 40);
+        fail_msg("sy-gateway exited with %d after SIGTERM", status);
+    }
+    assert_int_equal(log_count(&f->gw.proc, "LeakSanitizer"), 0);
+}
+
+static void secrets_never_reach_the_log(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(log_count(&f->gw.proc, "http.access") > 10);
+    assert_int_equal(log_count(&f->gw.proc, f->cw_secret), 0);
+    assert_int_equal(log_count(&f->gw.proc, f->cw_file_secret), 0);
+    assert_int_equal(log_count(&f->gw.proc, f->wa_token), 0);
+    assert_int_equal(log_count(&f->gw.proc, f->wa_secret), 0);
+}
+
+/* The tests' copies of the gateway's schemas are the fleet's, byte for byte. */
+static void test_schemas_match_the_fleets(void **state)
+{
+    (void)state;
+    const char *src = th_need_env("SY_SOURCE_DIR");
+    const char *types[] = {
+        "ingest.whatsapp.media",           "chatwoot.contact_created",
+        "chatwoot.contact_updated",        "chatwoot.conversation_created",
+        "chatwoot.conversation_updated",   "chatwoot.conversation_status_changed",
+        "chatwoot.conversation_typing_on", "chatwoot.conversation_typing_off",
+        "chatwoot.message_created",        "chatwoot.message_updated",
+        "chatwoot.webwidget_triggered",    "chatwoot.inbox_created",
+        "chatwoot.inbox_updated"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char a[1200], b[1200];
+        char *ta = NULL, *tb = NULL;
+        size_t la = 0, lb = 0;
+        snprintf(a, sizeof a, "%s/schemas/messages/%s.yaml", src, types[i]);
+        snprintf(b, sizeof b, "%s/tests/data/schemas/%s.yaml", src, types[i]);
+        FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+        if (!fa || !fb)
+            fail_msg("missing schema for %s", types[i]);
+        ta = calloc(1, 65536);
+        tb = calloc(1, 65536);
+        la = fread(ta, 1, 65535, fa);
+        lb = fread(tb, 1, 65535, fb);
+        fclose(fa);
+        fclose(fb);
+        if (la != lb || memcmp(ta, tb, la) != 0)
+            fail_msg("tests/data/schemas/%s.yaml differs from schemas/messages", types[i]);
+        free(ta);
+        free(tb);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schemas_match_the_fleets),
+        cmocka_unit_test(chatwoot_signed_delivery_is_published_with_its_fields),
+        cmocka_unit_test(chatwoot_bad_signatures_get_401_naming_the_header),
+        cmocka_unit_test(chatwoot_hook_without_secret_takes_unsigned_deliveries),
+        cmocka_unit_test(chatwoot_unknown_hook_is_404),
+        cmocka_unit_test(chatwoot_redelivery_is_published_once),
+        cmocka_unit_test(chatwoot_bad_bodies_are_refused_naming_the_problem),
+        cmocka_unit_test(whatsapp_verify_answers_only_the_configured_token),
+        cmocka_unit_test(whatsapp_media_becomes_one_message_and_text_none),
+        cmocka_unit_test(whatsapp_bad_signatures_get_401),
+        cmocka_unit_test(whatsapp_malformed_bodies_are_400_naming_the_problem),
+        cmocka_unit_test(broker_down_is_503_with_retry_after_and_the_retry_goes_through),
+        cmocka_unit_test(a_secret_written_in_the_file_stops_the_gateway_with_78),
+        cmocka_unit_test(sigterm_stops_the_gateway_with_0),
+        cmocka_unit_test(secrets_never_reach_the_log),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
