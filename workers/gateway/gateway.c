@@ -28,7 +28,9 @@
 static const struct sy_conf_key gw_conf_keys[] = {
     {"SY_GATEWAY_ADDR", SY_CONF_STR, "127.0.0.1:8080", 0, 0, C_(addr), 0,
      "host:port of the API and the webhooks (health and metrics stay on SY_HTTP_ADDR)"},
-    {"SY_GATEWAY_MAX_BODY", SY_CONF_INT, "1048576", 1024, 64LL * 1024 * 1024, C_(max_body), 0,
+    /* At most half a message's limit (SY_MSG_MAX_BYTES): a body is published whole, inside
+     * an envelope with a few fields of its own. */
+    {"SY_GATEWAY_MAX_BODY", SY_CONF_INT, "1048576", 1024, SY_MSG_MAX_BYTES / 2, C_(max_body), 0,
      "largest request body in bytes; larger ones get 413"},
     {"SY_GATEWAY_THREADS", SY_CONF_INT, "4", 1, 256, C_(threads), 0,
      "request threads (each may wait up to SY_GATEWAY_PUBLISH_TIMEOUT for the broker)"},
