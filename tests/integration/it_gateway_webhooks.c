@@ -7,7 +7,11 @@
  * is 400 naming the problem; with the broker away a delivery gets 503 with Retry-After, and its
  * dedup mark is forgotten so the sender's retry goes through. What the gateway publishes is read
  * back from sy.gw_probe, which nothing consumes. Secrets reach the gateway through its
- * environment and never appear in its log. */
+ * environment and never appear in its log.
+ *
+ * The fleet's own topology may be declared on the same broker, and it routes chatwoot.# to
+ * sy.glpi and ingest.# to sy.ingest: so that no test delivery reaches a real worker's queue,
+ * this test and its gateways use a topology of their own on an exchange of their own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +45,17 @@
 #define PROBE_QUEUE  "sy.gw_probe"
 #define START_MAX_MS 20000
 #define MAX_MSGS     256
+#define TOPOLOGY                                                                                   \
+    "# it_gateway_webhooks: what sy-gateway publishes lands in sy.gw_probe, read back\n"           \
+    "# unconsumed; a private exchange keeps it away from the fleet's queues. The defaults are\n"   \
+    "# those of tests/data/topology.yaml, like every test queue's.\n"                              \
+    "exchange: sy.gwtest\n"                                                                        \
+    "defaults:\n"                                                                                  \
+    "  delivery_limit: 5\n"                                                                        \
+    "  retry: {max_attempts: 4, delays: [1s, 2s, 4s], jitter: 0.2}\n"                              \
+    "workers:\n"                                                                                   \
+    "  gw_probe:\n"                                                                                \
+    "    routes: [chatwoot.#, ingest.whatsapp.#]\n"
 
 struct gateway {
     struct th_proc proc;
@@ -60,7 +75,7 @@ struct fixture {
     char run[17];
     char bin[1024];
     char dir[1024];
-    char hooks[1200], secret_file[1200];
+    char hooks[1200], secret_file[1200], topology[1200];
     char cw_secret[64], cw_file_secret[64], wa_token[64], wa_secret[64];
     struct gateway gw;   /* the healthy one, for the whole group */
     struct gateway down; /* one whose broker is a closed port */
@@ -371,9 +386,8 @@ static int group_setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     th_need_env("SY_REDIS_URL");
+    th_need_env("SY_AMQP_URL");
     const char *build = th_need_env("SY_BUILD_DIR");
-    f->amqp = th_amqp(&f->topo);
-    th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
     th_run_id(f->run);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
@@ -386,6 +400,13 @@ static int group_setup(void **state)
     snprintf(f->dir, sizeof f->dir, "%s/Testing/gwhooks-%s", build, f->run);
     if (mkdir(f->dir, 0755) != 0)
         fail_msg("mkdir %s: %s", f->dir, strerror(errno));
+
+    /* The gateways spawned below inherit it. */
+    snprintf(f->topology, sizeof f->topology, "%s/topology.yaml", f->dir);
+    write_file(f->topology, TOPOLOGY);
+    assert_int_equal(setenv("SY_TOPOLOGY", f->topology, 1), 0);
+    f->amqp = th_amqp(&f->topo);
+    th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
 
     snprintf(f->cw_secret, sizeof f->cw_secret, "cw-secret-%s", f->run);
     snprintf(f->cw_file_secret, sizeof f->cw_file_secret, "cw-filed-%s", f->run);
@@ -422,12 +443,21 @@ static int group_teardown(void **state)
     unlink(path);
     unlink(f->secret_file);
     unlink(f->hooks);
-    rmdir(f->dir);
     for (size_t i = 0; i < f->nmsgs; i++) {
         free(f->msgs[i].id);
         json_decref(f->msgs[i].env);
     }
-    th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
+    /* Its queues go with it (the exchange stays, bound to nothing). */
+    const struct sy_topo_worker *w = sy_topology_worker(f->topo, PROBE_WORKER);
+    char q[300];
+    if (w && sy_topo_queue_name(w, q, sizeof q) == 0)
+        sy_amqp_queue_delete(f->amqp, q);
+    if (w && sy_topo_dead_name(w, q, sizeof q) == 0)
+        sy_amqp_queue_delete(f->amqp, q);
+    for (size_t i = 0; w && i < w->ndelays && sy_topo_retry_name(w, i, q, sizeof q) == 0; i++)
+        sy_amqp_queue_delete(f->amqp, q);
+    unlink(f->topology);
+    rmdir(f->dir);
     sy_amqp_destroy(f->amqp);
     sy_topology_destroy(f->topo);
     curl_global_cleanup();
