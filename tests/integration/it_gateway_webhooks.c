@@ -675,10 +675,10 @@ static void whatsapp_verify_answers_only_the_configured_token(void **state)
              "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%sx&hub.challenge=1",
              f->wa_token);
     r = request(f->gw.port, path, NULL, NULL);
-    assert_int_equal(r.status, 403);
+    expect_error(&r, 403, "hub.verify_token");
     reply_free(&r);
     r = request(f->gw.port, "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1", NULL, NULL);
-    assert_int_equal(r.status, 403);
+    expect_error(&r, 403, "hub.verify_token");
     reply_free(&r);
     snprintf(path, sizeof path,
              "/webhooks/whatsapp?hub.mode=unsubscribe&hub.verify_token=%s&hub.challenge=1",

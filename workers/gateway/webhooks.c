@@ -460,8 +460,12 @@ void gw_whatsapp_verify(void *ctx, const struct gw_request *rq, struct gw_respon
     uint8_t want[SY_SHA256_LEN], got[SY_SHA256_LEN];
     size_t n = 0;
 
-    if (!g->hooks->whatsapp || !mode || strcmp(mode, "subscribe") != 0 || !token) {
+    if (!g->hooks->whatsapp || !mode || strcmp(mode, "subscribe") != 0) {
         gw_error(rs, rq, 403, "forbidden", "hub.mode", "not a subscription this gateway accepts");
+        return;
+    }
+    if (!token) {
+        gw_error(rs, rq, 403, "forbidden", "hub.verify_token", "hub.verify_token is missing");
         return;
     }
     /* Digests of both, so the comparison's time does not depend on the token's length. */
