@@ -61,7 +61,7 @@ struct gateway {
     struct th_proc proc;
     bool running;
     int port, health_port;
-    char env[8][1200];
+    char env[8][1300]; /* room for a path of up to 1199 bytes and its name */
 };
 
 struct got {

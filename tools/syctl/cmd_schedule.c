@@ -265,7 +265,7 @@ out:
 
 /* The cells of one table row. */
 struct cells {
-    char next[64], last[SCHED_TICK_ID_MAX + 48], manual[48], dropped[24], pending[24];
+    char next[96], last[SCHED_TICK_ID_MAX + 48], manual[48], dropped[24], pending[24];
 };
 
 static void fill_cells(const struct row *r, int64_t now, struct cells *cl)

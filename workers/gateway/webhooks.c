@@ -523,10 +523,11 @@ static json_t *media_data(const json_t *m, const char *type, const char *phone_n
 {
     const json_t *media = json_object_get(m, type);
     const char *from, *wamid, *ts, *media_id, *mime, *sha, *filename, *caption;
-    char mwhere[200], field[256];
+    char mwhere[224], field[256];
     long long t;
 
-    snprintf(mwhere, sizeof mwhere, "%s.%s", where, type);
+    /* where is at most 199 bytes (the caller's buffer), type a media type name. */
+    snprintf(mwhere, sizeof mwhere, "%s.%.16s", where, type);
     if (!json_is_object(media)) {
         gw_error(rs, rq, 400, "invalid", mwhere, "%s: expected an object", mwhere);
         return NULL;
