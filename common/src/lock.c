@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "redis_int.h"
 #include "sy/clock.h"
+#include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/log.h"
 
@@ -75,27 +75,11 @@ struct sy_lock {
     char resource[LOCK_RESOURCE_MAX + 1];
 };
 
-static int fill_random(void *buf, size_t len)
-{
-    unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -SY_EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int make_token(char out[2 * LOCK_TOKEN_BYTES + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[LOCK_TOKEN_BYTES];
-    int rc = fill_random(raw, sizeof raw);
+    int rc = sy_random_bytes(raw, sizeof raw);
     if (rc)
         return rc;
     for (size_t i = 0; i < sizeof raw; i++) {
@@ -187,7 +171,7 @@ int sy_lock_acquire(struct sy_redis *r, const char *resource, int ttl_ms, int wa
             return -SY_EBUSY;
         /* Random sleeps keep competing waiters from retrying in lockstep. */
         uint32_t u = 0;
-        rc = fill_random(&u, sizeof u);
+        rc = sy_random_bytes(&u, sizeof u);
         if (rc)
             return rc;
         int64_t pause = LOCK_WAIT_MIN_MS + (int64_t)(u % LOCK_WAIT_SPAN_MS);

@@ -85,19 +85,6 @@ struct fixture {
 
 /* --- processes ---------------------------------------------------------------------------- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *fp = fopen(path, "w");
@@ -221,8 +208,8 @@ static void reply_free(struct reply *r)
 
 static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp_url)
 {
-    g->port = free_port();
-    g->health_port = free_port();
+    g->port = th_free_port();
+    g->health_port = th_free_port();
     snprintf(g->env[0], sizeof g->env[0], "SY_GATEWAY_ADDR=127.0.0.1:%d", g->port);
     snprintf(g->env[1], sizeof g->env[1], "SY_HTTP_ADDR=127.0.0.1:%d", g->health_port);
     snprintf(g->env[2], sizeof g->env[2], "SY_GATEWAY_WEBHOOKS=%s", f->hooks);
@@ -839,7 +826,7 @@ static void broker_down_is_503_with_retry_after_and_the_retry_goes_through(void 
 {
     struct fixture *f = *state;
     char url[128];
-    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", free_port());
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d/", th_free_port());
     start_gateway(f, &f->down, url);
     wait_answer(&f->down, f->down.health_port, "/healthz", 200);
 

@@ -82,20 +82,6 @@ static void write_file(struct fixture *f, const char *name, const char *text, ch
     snprintf(f->files[f->nfiles++], sizeof f->files[0], "%s", out);
 }
 
-/* A loopback port free right now (the kernel's pick), for a replica's SY_HTTP_ADDR. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* Starts sy-scheduler on `schedule` in `group` with a fresh health port; `extra` is one more
  * "K=V" setting or NULL. */
 static void spawn_replica(struct fixture *f, struct replica *r, const char *schedule,
@@ -104,7 +90,7 @@ static void spawn_replica(struct fixture *f, struct replica *r, const char *sche
     static char env_schedule[1200], env_group[160];
     snprintf(env_schedule, sizeof env_schedule, "SY_SCHEDULE=%s", schedule);
     snprintf(env_group, sizeof env_group, "SY_SCHEDULER_GROUP=%s", group);
-    r->port = free_port();
+    r->port = th_free_port();
     snprintf(r->env_addr, sizeof r->env_addr, "SY_HTTP_ADDR=127.0.0.1:%d", r->port);
     snprintf(r->env_instance, sizeof r->env_instance, "SY_INSTANCE=%s", instance);
     const char *env[] = {env_schedule,        env_group, r->env_addr, r->env_instance,

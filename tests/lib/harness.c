@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +36,25 @@ const char *th_need_env(const char *name)
         exit(77);
     }
     return v;
+}
+
+int th_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    if (port <= 0) {
+        fprintf(stderr, "no free loopback port\n");
+        abort();
+    }
+    return port;
 }
 
 int64_t th_now_ms(void)

@@ -15,6 +15,8 @@ struct redisContext;
 /* The value of an environment variable the test needs; exits 77 (skipped) when unset. */
 const char *th_need_env(const char *name);
 int64_t th_now_ms(void);
+/* A loopback TCP port nobody listens on right now (the kernel's pick). */
+int th_free_port(void);
 void th_sleep_ms(int ms);
 /* A random run id (hex) so reruns never see each other's data. */
 void th_run_id(char buf[17]);

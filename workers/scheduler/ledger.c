@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/msg.h"
 #include "sy/pg.h"
@@ -112,30 +113,13 @@ static int cell_text(const struct sy_pg_res *res, int row, int col, char *buf, s
 /* bytea input in hex form ("\x0aff..."): accepted whatever the server's bytea_output. */
 static char *hex_param(const void *p, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
-    const unsigned char *b = p;
     char *out = malloc(2 * len + 3);
     if (!out)
         return NULL;
     out[0] = '\\';
     out[1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        out[2 + 2 * i] = digits[b[i] >> 4];
-        out[3 + 2 * i] = digits[b[i] & 15];
-    }
-    out[2 + 2 * len] = '\0';
+    sy_hex_encode(p, len, out + 2);
     return out;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Decodes encode(data, 'hex') output into a malloc'd buffer of at most SY_MSG_MAX_BYTES. */
@@ -148,16 +132,12 @@ static int hex_decode(const char *s, void **out, size_t *len)
     size_t n = strlen(s);
     if (n % 2 != 0 || n / 2 > SY_MSG_MAX_BYTES)
         return -SY_EDBDATA;
-    unsigned char *b = malloc(n / 2 ? n / 2 : 1);
+    uint8_t *b = malloc(n / 2 ? n / 2 : 1);
     if (!b)
         return -SY_ENOMEM;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(b);
-            return -SY_EDBDATA;
-        }
-        b[i] = (unsigned char)(hi << 4 | lo);
+    if (sy_hex_decode(s, n, b, n / 2) != 0) {
+        free(b);
+        return -SY_EDBDATA;
     }
     *out = b;
     *len = n / 2;
