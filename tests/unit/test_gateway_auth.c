@@ -397,6 +397,11 @@ static void verify_answers_401_and_403_for_tokens(void **state)
     json_decref(rs.json);
     gw_auth_destroy(a);
 
+    /* A secret shorter than the hash, or a negative cache lifetime, is refused at start. */
+    assert_null(gw_auth_new(NULL, (const uint8_t *)"short", 5, 0, err, sizeof err));
+    assert_non_null(strstr(err, "32"));
+    assert_null(gw_auth_new(NULL, NULL, 0, -1, err, sizeof err));
+
     /* Without a secret, tokens are refused. */
     a = gw_auth_new(NULL, NULL, 0, 0, err, sizeof err);
     assert_non_null(a);

@@ -18,8 +18,9 @@
 #define PG_CONNS         4   /* PostgreSQL connections shared by the request threads */
 #define CACHE_SLOTS      256 /* verified keys remembered */
 #define CACHE_TTL_MS     30000
-#define JWT_SECRET_MAX   1024 /* bytes of a JWT secret */
-#define APIKEY_NAME_MAX  200  /* as sy_api_keys' CHECK */
+#define JWT_SECRET_MIN   32 /* bytes of a JWT secret: HS256 wants a key as long as its hash */
+#define JWT_SECRET_MAX   1024
+#define APIKEY_NAME_MAX  200 /* as sy_api_keys' CHECK */
 #define APIKEY_ID_BYTES  6
 #define APIKEY_SEC_BYTES 32
 
@@ -287,9 +288,12 @@ struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_
 {
     struct gw_auth *a = NULL;
 
-    if (cache_ttl_ms < 0 ||
-        (jwt_secret && (jwt_secret_len == 0 || jwt_secret_len > JWT_SECRET_MAX))) {
-        snprintf(err, errlen, "a JWT secret must be 1..%d bytes", JWT_SECRET_MAX);
+    if (cache_ttl_ms < 0) {
+        snprintf(err, errlen, "a negative cache lifetime");
+        return NULL;
+    }
+    if (jwt_secret && (jwt_secret_len < JWT_SECRET_MIN || jwt_secret_len > JWT_SECRET_MAX)) {
+        snprintf(err, errlen, "a JWT secret must be %d..%d bytes", JWT_SECRET_MIN, JWT_SECRET_MAX);
         return NULL;
     }
     a = calloc(1, sizeof *a);

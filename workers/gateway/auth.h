@@ -70,9 +70,9 @@ struct gw_principal {
 
 struct gw_auth;
 /* pg_url: where sy_api_keys lives (NULL: API keys are refused); jwt_secret (borrowed for the
- * call, copied): NULL refuses JWTs; cache_ttl_ms: how long a verified key is trusted without
- * asking PostgreSQL again, so a revoke takes effect within it (0: 30 s). NULL with err on
- * failure. Connections are opened when first needed. */
+ * call, copied; 32..1024 bytes): NULL refuses JWTs; cache_ttl_ms: how long a verified key is
+ * trusted without asking PostgreSQL again, so a revoke takes effect within it (0: 30 s). NULL with
+ * err on failure. Connections are opened when first needed. */
 struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_t jwt_secret_len,
                             long cache_ttl_ms, char *err, size_t errlen);
 /* Accepts NULL. */
