@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/auth.h"
 #include "gateway/webhooks.h"
 #include "sy/config.h"
 #include "sy/crypto.h"
@@ -39,6 +40,8 @@ static const struct sy_conf_key gw_conf_keys[] = {
      "the webhooks file: Chatwoot hooks and WhatsApp, secrets named by env or file"},
     {"SY_GATEWAY_PUBLISH_TIMEOUT", SY_CONF_MS, "5s", 100, 60000, C_(publish_timeout_ms), 0,
      "how long a request waits for the broker's confirm before it is answered 503"},
+    {"SY_GATEWAY_JWT_SECRET", SY_CONF_SECRET, NULL, 0, 0, C_(jwt_secret), 0,
+     "HMAC key of the REST API's HS256 tokens; unset: tokens are refused, API keys only"},
     {NULL, SY_CONF_STR, NULL, 0, 0, 0, 0, NULL},
 };
 #undef C_
@@ -299,6 +302,7 @@ static void gw_exit(void *state)
         return;
     gw_server_stop(g->server);
     gw_webhooks_destroy(g->hooks);
+    gw_auth_destroy(g->auth);
     pool_destroy(g->redis);
     free(g);
 }
@@ -319,6 +323,12 @@ static int gw_init(struct sy_worker *w, void **state)
     g->hooks = gw_webhooks_load(conf->webhooks, err, sizeof err);
     if (!g->hooks) {
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GATEWAY_WEBHOOKS: bad file");
+        goto fail;
+    }
+    g->auth = gw_auth_new(sy_worker_url(w, "pg"), (const uint8_t *)conf->jwt_secret,
+                          conf->jwt_secret ? strlen(conf->jwt_secret) : 0, 0, err, sizeof err);
+    if (!g->auth) {
+        sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GATEWAY_JWT_SECRET: refused");
         goto fail;
     }
     if (redis_url && !(g->redis = pool_new(redis_url))) {

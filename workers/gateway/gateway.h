@@ -12,6 +12,7 @@ struct sy_worker;
 struct sy_handler;
 struct gw_webhooks; /* webhooks.yaml, see webhooks.h */
 struct gw_redis_pool;
+struct gw_auth; /* the REST API's keys and tokens, see auth.h */
 
 /* The handler sy-gateway runs (main.c). */
 extern const struct sy_handler gateway_handler;
@@ -23,6 +24,7 @@ struct gw_conf {
     long long threads;            /* SY_GATEWAY_THREADS */
     char *webhooks;               /* SY_GATEWAY_WEBHOOKS: the webhooks file */
     long long publish_timeout_ms; /* SY_GATEWAY_PUBLISH_TIMEOUT */
+    char *jwt_secret;             /* SY_GATEWAY_JWT_SECRET(_FILE); NULL: JWTs refused */
 };
 
 struct gw {
@@ -31,6 +33,7 @@ struct gw {
     struct gw_server *server;
     struct gw_redis_pool *redis; /* for delivery dedup; NULL without SY_REDIS_URL */
     struct gw_webhooks *hooks;
+    struct gw_auth *auth;  /* API keys (in SY_PG_URL) and JWTs for the REST API */
     _Atomic int accepting; /* 1 once the runtime runs its broker thread (set by run) */
 };
 
