@@ -262,6 +262,8 @@ static const char main_help[] =
     "  migrate [--dir DIR]            apply the PostgreSQL migrations not applied yet\n"
     "  schedule list|trigger JOB      the scheduler's jobs, their next and last ticks; publish\n"
     "                                 one tick of a job now\n"
+    "  apikey create|list|revoke      the gateway's REST API keys: make one (shown once),\n"
+    "                                 list them, revoke one\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -272,6 +274,7 @@ static const struct {
     {"publish", syctl_cmd_publish}, {"topology", syctl_cmd_topology},
     {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
     {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
+    {"apikey", syctl_cmd_apikey},
 };
 
 static int run(int argc, char **argv)

@@ -137,6 +137,7 @@ int syctl_cmd_queues(struct syctl *c, int argc, char **argv);
 int syctl_cmd_dead(struct syctl *c, int argc, char **argv);
 int syctl_cmd_migrate(struct syctl *c, int argc, char **argv);
 int syctl_cmd_schedule(struct syctl *c, int argc, char **argv);
+int syctl_cmd_apikey(struct syctl *c, int argc, char **argv);
 
 /* --- Dead letters: what their headers say ------------------------------------------------- */
 
