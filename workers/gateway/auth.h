@@ -38,8 +38,8 @@ enum gw_role gw_role_parse(const char *name);
 
 /* Makes a fresh API key for role (name is not part of the key; it is the caller's to store):
  * key_out receives the whole key (at least GW_APIKEY_LEN + 1 bytes), id_out its id (at least
- * GW_APIKEY_ID_LEN + 1), hash_out the SHA-256 to store. 0, -SY_EINVAL (bad role, small
- * buffers) or -SY_EIO (no randomness). */
+ * GW_APIKEY_ID_LEN + 1), hash_out the SHA-256 to store. 0, -SY_EINVAL (not exactly one role,
+ * a name empty or over 200 bytes, small buffers) or -SY_EIO (no randomness). */
 int gw_apikey_new(enum gw_role role, const char *name, char *key_out, size_t key_len, char *id_out,
                   size_t id_len, uint8_t hash_out[32]);
 /* Splits key into its id (id_out, GW_APIKEY_ID_LEN + 1 bytes) and the SHA-256 of its secret.
@@ -79,11 +79,13 @@ struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_
 void gw_auth_destroy(struct gw_auth *a);
 
 /* Checks the credentials of one request, given its Authorization and X-API-Key header values
- * (either may be NULL), against the roles in allowed (a mask of enum gw_role). 0 and *who
+ * (either may be NULL; Authorization wins when both are sent), against the roles in allowed
+ * (a mask of enum gw_role); tokens get 30 s of clock skew. 0 and *who
  * filled when allowed; else rs is filled with gw_error: 401 "unauthenticated" (no or invalid
  * credentials; the message names the schemes accepted), 403 "forbidden" (valid, role not
- * allowed) or 503 "unavailable" (PostgreSQL unreachable), and the status is returned. rq only
- * supplies the request id of the error body. Safe from many threads at once. */
+ * allowed) or 503 "unavailable" with Retry-After (PostgreSQL unreachable), and the status is
+ * returned. rq (may be NULL) only supplies the request id of the error body. Safe from many
+ * threads at once. */
 int gw_auth_verify(struct gw_auth *a, const char *authorization, const char *x_api_key,
                    unsigned allowed, const struct gw_request *rq, struct gw_response *rs,
                    struct gw_principal *who);
