@@ -202,12 +202,13 @@ static void redact_urls(const char *in, struct obuf *o)
     }
 }
 
-static const char *const secret_keys[] = {"password", "passwd",  "pwd",    "secret",
-                                          "token",    "api_key", "apikey", "authorization"};
+/* "authorization" stays last: it is the one whose value may start with a scheme. */
+static const char *const secret_keys[] = {"password", "passwd", "pwd",     "secret",       "token",
+                                          "api_key",  "apikey", "api-key", "authorization"};
 
 /* Authorization schemes kept in view: "Authorization: Bearer [redacted]". */
 static const char *const auth_schemes[] = {"basic", "bearer", "digest", "negotiate",
-                                           "ntlm",  "token",  "apikey"};
+                                           "ntlm",  "token",  "apikey", "api-key"};
 
 static bool value_end(char c)
 {

@@ -391,6 +391,10 @@ static void password_style_values_are_redacted(void **state)
     redact("{\"password\": \"p\\\"q\"}", "{\"password\": \"[redacted]\"}");
     redact("Secret='quoted value' rest", "Secret='[redacted]' rest");
     redact("Authorization: Bearer eyJhbGciOi.x.y then", "Authorization: Bearer [redacted] then");
+    /* The gateway's API keys, in either header. */
+    redact("Authorization: Api-Key sy_0123456789ab_c2VjcmV0 then",
+           "Authorization: Api-Key [redacted] then");
+    redact("X-API-Key: sy_0123456789ab_c2VjcmV0 then", "X-API-Key: [redacted] then");
     redact("authorization: Basic dXNlcjpwYXNz", "authorization: Basic [redacted]");
     redact("authorization=rawkey", "authorization=[redacted]");
     /* Not a key/value: left alone. */
