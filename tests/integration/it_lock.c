@@ -28,28 +28,6 @@
 
 static char run[17];
 
-static struct sy_redis *connect_redis(int timeout_ms)
-{
-    char err[256] = "";
-    struct sy_redis *r = sy_redis_connect(th_need_env("SY_REDIS_URL"), timeout_ms, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "sy_redis_connect: %s\n", err);
-    assert_non_null(r);
-    return r;
-}
-
-/* A plain hiredis connection on the same database, to look at keys behind the API's back. */
-static redisContext *raw_redis(void)
-{
-    redisContext *c = th_redis();
-    int db = 0;
-    if (sscanf(th_need_env("SY_REDIS_URL"), "redis://%*[^/]/%d", &db) == 1 && db != 0) {
-        redisReply *rep = redisCommand(c, "SELECT %d", db);
-        freeReplyObject(rep);
-    }
-    return c;
-}
-
 static void resource_name(char *buf, size_t len, const char *what)
 {
     snprintf(buf, len, "it_lock:%s:%s", run, what);
@@ -80,8 +58,8 @@ static void try_busy_release_and_token(void **state)
     char res[128], key[160], token[128];
     resource_name(res, sizeof res, "basic");
     snprintf(key, sizeof key, "sy:lock:%s", res);
-    struct sy_redis *a = connect_redis(2000), *b = connect_redis(2000);
-    redisContext *raw = raw_redis();
+    struct sy_redis *a = th_sy_redis(2000), *b = th_sy_redis(2000);
+    redisContext *raw = th_redis();
 
     struct sy_lock *la = NULL, *lb = NULL;
     assert_int_equal(sy_lock_try(a, res, 5000, &la), 0);
@@ -121,7 +99,7 @@ static void acquire_waits_at_most_wait_ms_and_takes_an_expired_lock(void **state
 {
     char res[128];
     resource_name(res, sizeof res, "wait");
-    struct sy_redis *a = connect_redis(2000), *b = connect_redis(2000);
+    struct sy_redis *a = th_sy_redis(2000), *b = th_sy_redis(2000);
     struct sy_lock *la = NULL, *lb = NULL;
 
     assert_int_equal(sy_lock_try(a, res, 10000, &la), 0);
@@ -164,7 +142,7 @@ static void *holder_main(void *arg)
     struct contention *c = arg;
     char err[256];
     struct sy_redis *r = sy_redis_connect(getenv("SY_REDIS_URL"), 5000, err, sizeof err);
-    redisContext *raw = raw_redis();
+    redisContext *raw = th_redis();
     if (!r) {
         atomic_fetch_add(&c->errors, ROUNDS);
         goto out;
@@ -215,7 +193,7 @@ static void lock_never_has_two_holders(void **state)
     /* One fence per grant and no other: the counter ends at exactly the number of grants. */
     assert_int_equal(atomic_load(&c.last_fence), HOLDERS * ROUNDS);
 
-    redisContext *raw = raw_redis();
+    redisContext *raw = th_redis();
     redisReply *rep = redisCommand(raw, "DEL %s sy:fence:%s", c.occupancy_key, res);
     freeReplyObject(rep);
     redisFree(raw);
@@ -229,8 +207,8 @@ static void stale_holder_is_refused_by_redis(void **state)
     resource_name(res, sizeof res, "stale");
     snprintf(data_key, sizeof data_key, "%s:data", res);
     snprintf(lock_key, sizeof lock_key, "sy:lock:%s", res);
-    struct sy_redis *a = connect_redis(2000), *b = connect_redis(2000), *c = connect_redis(2000);
-    redisContext *raw = raw_redis();
+    struct sy_redis *a = th_sy_redis(2000), *b = th_sy_redis(2000), *c = th_sy_redis(2000);
+    redisContext *raw = th_redis();
     struct sy_lock *la = NULL, *lb = NULL, *lc = NULL;
 
     assert_int_equal(sy_lock_try(a, res, 150, &la), 0);
@@ -266,8 +244,8 @@ static void fenced_set_accepts_equal_and_newer_fences_only(void **state)
 {
     char key[128], value[64];
     resource_name(key, sizeof key, "fenced");
-    struct sy_redis *r = connect_redis(2000);
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
     assert_int_equal(sy_redis_fenced_set(r, key, "five", 5), 0);
     assert_int_equal(sy_redis_fenced_set(r, key, "four", 4), -SY_ESTALE);
     assert_int_equal(sy_redis_fenced_set(r, key, "five again", 5), 0);
@@ -305,7 +283,7 @@ static void stale_holder_is_refused_by_postgres(void **state)
         fprintf(stderr, "sy_pg_migrate: %s\n", err);
     assert_int_equal(rc, 0);
 
-    struct sy_redis *a = connect_redis(2000), *b = connect_redis(2000);
+    struct sy_redis *a = th_sy_redis(2000), *b = th_sy_redis(2000);
     struct sy_lock *la = NULL, *lb = NULL;
     assert_int_equal(sy_lock_try(a, res, 150, &la), 0);
     th_sleep_ms(300);
@@ -358,8 +336,8 @@ static void fence_floor_recovers_a_counter_redis_lost(void **state)
     struct sy_pg *pg = sy_pg_connect(pg_url, err, sizeof err);
     assert_non_null(pg);
     assert_int_equal(sy_pg_migrate(pg, dir, NULL, NULL, err, sizeof err), 0);
-    struct sy_redis *r = connect_redis(2000);
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
     struct sy_lock *l = NULL;
 
     /* Fences 1..5 were handed out; the holder of 5 wrote. */
@@ -410,8 +388,8 @@ static void lost_connection_is_reconnected_once(void **state)
 {
     char res[128];
     resource_name(res, sizeof res, "reconnect");
-    struct sy_redis *r = connect_redis(2000);
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
     assert_int_equal(sy_redis_ping(r), 0);
 
     /* The server drops us (as on a restart or a failover): the next command reconnects. */
@@ -447,8 +425,8 @@ static void paused_server_times_out_then_recovers(void **state)
 {
     char res[128];
     resource_name(res, sizeof res, "timeout");
-    struct sy_redis *r = connect_redis(100);
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(100);
+    redisContext *raw = th_redis();
     /* Writes (scripts count as writes) wait on the server for 400 ms; reads go on. */
     redisReply *rep = redisCommand(raw, "CLIENT PAUSE 400 WRITE");
     assert_non_null(rep);

@@ -24,28 +24,6 @@
 
 static char run[17];
 
-static struct sy_redis *connect_redis(void)
-{
-    char err[256] = "";
-    struct sy_redis *r = sy_redis_connect(th_need_env("SY_REDIS_URL"), 2000, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "sy_redis_connect: %s\n", err);
-    assert_non_null(r);
-    return r;
-}
-
-/* hiredis on the same database, to check what the API did without going through it. */
-static redisContext *raw_redis(void)
-{
-    redisContext *c = th_redis();
-    int db = 0;
-    if (sscanf(th_need_env("SY_REDIS_URL"), "redis://%*[^/]/%d", &db) == 1 && db != 0) {
-        redisReply *rep = redisCommand(c, "SELECT %d", db);
-        freeReplyObject(rep);
-    }
-    return c;
-}
-
 static void key_name(char *buf, size_t len, const char *what)
 {
     snprintf(buf, len, "it_redis:%s:%s", run, what);
@@ -74,8 +52,8 @@ static void set_nx_sets_once_then_reports_the_key_existed(void **state)
 {
     char key[128], got[64];
     key_name(key, sizeof key, "once");
-    struct sy_redis *r = connect_redis();
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
 
     assert_int_equal(sy_redis_set_nx(r, key, "first", 60000), 1);
     assert_int_equal(sy_redis_set_nx(r, key, "second", 60000), 0);
@@ -98,8 +76,8 @@ static void set_nx_key_is_gone_after_its_lifetime(void **state)
 {
     char key[128];
     key_name(key, sizeof key, "ttl");
-    struct sy_redis *r = connect_redis();
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
 
     assert_int_equal(sy_redis_set_nx(r, key, "a", 300), 1);
     assert_int_equal(sy_redis_set_nx(r, key, "b", 300), 0);
@@ -117,8 +95,8 @@ static void del_removes_the_key_and_ignores_a_missing_one(void **state)
 {
     char key[128];
     key_name(key, sizeof key, "del");
-    struct sy_redis *r = connect_redis();
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
 
     assert_int_equal(sy_redis_set_nx(r, key, "x", 60000), 1);
     assert_int_equal(sy_redis_del(r, key), 0);
@@ -136,8 +114,8 @@ static void lost_connection_is_reconnected_for_set_nx(void **state)
 {
     char key[128];
     key_name(key, sizeof key, "reconnect");
-    struct sy_redis *r = connect_redis();
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
 
     /* The server drops our connection; the caller only sees the answer. */
     struct sockaddr_in sa;
@@ -161,8 +139,8 @@ static void lost_connection_is_reconnected_for_set_nx(void **state)
 
 static void arguments_outside_the_limits_are_refused(void **state)
 {
-    struct sy_redis *r = connect_redis();
-    redisContext *raw = raw_redis();
+    struct sy_redis *r = th_sy_redis(2000);
+    redisContext *raw = th_redis();
     char key[128];
     key_name(key, sizeof key, "limits");
 

@@ -20,6 +20,7 @@
 #include "sy/amqp.h"
 #include "sy/err.h"
 #include "sy/msg.h"
+#include "sy/redis.h"
 #include "sy/topology.h"
 
 static void die(const char *what, const char *why)
@@ -265,6 +266,22 @@ struct redisContext *th_redis(void)
     redisContext *r = redisConnectWithTimeout(host, port, tv);
     if (!r || r->err)
         die("redis connect", r ? r->errstr : "out of memory");
+    int db = 0;
+    if (sscanf(url, "redis://%*[^/]/%d", &db) == 1 && db != 0) {
+        redisReply *rep = redisCommand(r, "SELECT %d", db);
+        if (!rep || rep->type == REDIS_REPLY_ERROR)
+            die("redis SELECT", rep ? rep->str : r->errstr);
+        freeReplyObject(rep);
+    }
+    return r;
+}
+
+struct sy_redis *th_sy_redis(int timeout_ms)
+{
+    char err[256] = "";
+    struct sy_redis *r = sy_redis_connect(th_need_env("SY_REDIS_URL"), timeout_ms, err, sizeof err);
+    if (!r)
+        die("sy_redis_connect", err);
     return r;
 }
 

@@ -11,6 +11,7 @@
 struct sy_amqp;
 struct sy_topology;
 struct redisContext;
+struct sy_redis;
 
 /* The value of an environment variable the test needs; exits 77 (skipped) when unset. */
 const char *th_need_env(const char *name);
@@ -53,7 +54,11 @@ int th_publish_probe(struct sy_amqp *a, const char *exchange, const char *type, 
                      char *id_out);
 
 /* Redis (SY_REDIS_URL; skips without it) and what the probe recorded for a run. */
+/* A plain hiredis connection to SY_REDIS_URL, on its database: for looking at keys behind the
+ * runtime's back. */
 struct redisContext *th_redis(void);
+/* The runtime's connection to SY_REDIS_URL (timeout_ms per command). */
+struct sy_redis *th_sy_redis(int timeout_ms);
 long long th_probe_done_count(struct redisContext *r, const char *run);
 bool th_probe_is_done(struct redisContext *r, const char *run, const char *id);
 long long th_probe_seen(struct redisContext *r, const char *run, const char *id);
