@@ -32,6 +32,7 @@ struct sy_pg {
     bool tx_lost;  /* the connection dropped inside that transaction: refuse until it ends */
     bool no_reset; /* set during migrate: a reset would silently drop the advisory lock */
     char err[PG_ERR_MAX];
+    char state[6]; /* SQLSTATE of the last failure, "" when it had none */
 };
 
 struct sy_pg_res {
@@ -104,6 +105,7 @@ static int check_result(struct sy_pg *pg, const PGresult *res)
         return -SY_EINVAL;
     }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(pg->state, sizeof pg->state, "%s", state ? state : "");
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (!primary)
         primary = PQresultErrorMessage(res);
@@ -152,6 +154,7 @@ static int pg_run(struct sy_pg *pg, const char *sql, int nparams, const char *co
                   PGresult **out)
 {
     *out = NULL;
+    pg->state[0] = '\0';
     if (pg->tx_lost) {
         set_err(pg, "%s", "the transaction was lost with the connection; roll it back");
         return -SY_ECONN;
@@ -267,6 +270,11 @@ void sy_pg_destroy(struct sy_pg *pg)
 const char *sy_pg_error(const struct sy_pg *pg)
 {
     return pg ? pg->err : "";
+}
+
+const char *sy_pg_sqlstate(const struct sy_pg *pg)
+{
+    return pg ? pg->state : "";
 }
 
 int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,

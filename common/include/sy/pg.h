@@ -13,6 +13,8 @@ struct sy_pg *sy_pg_connect(const char *url, char *err, size_t errlen);
 void sy_pg_destroy(struct sy_pg *pg);
 /* Last error text (server message, no parameters). */
 const char *sy_pg_error(const struct sy_pg *pg);
+/* SQLSTATE of the last failed statement ("42P01"), "" when it had none (a lost connection). */
+const char *sy_pg_sqlstate(const struct sy_pg *pg);
 
 /* Runs sql with text parameters ($1..$n; NULL entries are SQL NULL). Result may be NULL when
  * the caller does not want it. Errors: -SY_ECONN / -SY_EDB (retriable: connection, deadlock,
