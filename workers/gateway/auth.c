@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/pgpool.h"
 #include "sy/clock.h"
 #include "sy/crypto.h"
 #include "sy/err.h"
@@ -271,15 +272,12 @@ struct cached_key {
 };
 
 struct gw_auth {
-    char *pg_url; /* NULL: keys refused */
+    struct gw_pg_pool *pool; /* where sy_api_keys lives; NULL: keys refused */
     uint8_t *jwt_secret;
     size_t jwt_secret_len;
     int64_t ttl_ms;
 
-    pthread_mutex_t mu; /* guards the pool and the cache */
-    pthread_cond_t cv;
-    struct sy_pg *idle[PG_CONNS];
-    size_t nidle, nopen;
+    pthread_mutex_t mu; /* guards the cache */
     struct cached_key cache[CACHE_SLOTS];
 };
 
@@ -300,7 +298,7 @@ struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_
     if (!a)
         goto nomem;
     a->ttl_ms = cache_ttl_ms > 0 ? cache_ttl_ms : CACHE_TTL_MS;
-    if (pg_url && !(a->pg_url = strdup(pg_url)))
+    if (pg_url && !(a->pool = gw_pg_pool_new(pg_url, PG_CONNS, "API keys")))
         goto nomem;
     if (jwt_secret) {
         a->jwt_secret = malloc(jwt_secret_len);
@@ -311,15 +309,11 @@ struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_
     }
     if (pthread_mutex_init(&a->mu, NULL) != 0)
         goto nomem;
-    if (pthread_cond_init(&a->cv, NULL) != 0) {
-        pthread_mutex_destroy(&a->mu);
-        goto nomem;
-    }
     return a;
 nomem:
     snprintf(err, errlen, "out of memory");
     if (a) {
-        free(a->pg_url);
+        gw_pg_pool_destroy(a->pool);
         free(a->jwt_secret);
         free(a);
     }
@@ -330,57 +324,12 @@ void gw_auth_destroy(struct gw_auth *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->nidle; i++)
-        sy_pg_destroy(a->idle[i]);
+    gw_pg_pool_destroy(a->pool);
     if (a->jwt_secret)
         memset(a->jwt_secret, 0, a->jwt_secret_len);
     free(a->jwt_secret);
-    free(a->pg_url);
-    pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);
-}
-
-/* A connection for this thread alone, or NULL (logged) when PostgreSQL cannot be reached. */
-static struct sy_pg *pg_take(struct gw_auth *a)
-{
-    struct sy_pg *pg;
-    char err[256];
-
-    pthread_mutex_lock(&a->mu);
-    while (a->nidle == 0 && a->nopen == PG_CONNS)
-        pthread_cond_wait(&a->cv, &a->mu);
-    if (a->nidle > 0) {
-        pg = a->idle[--a->nidle];
-        pthread_mutex_unlock(&a->mu);
-        return pg;
-    }
-    a->nopen++;
-    pthread_mutex_unlock(&a->mu);
-
-    pg = sy_pg_connect(a->pg_url, err, sizeof err);
-    if (!pg) {
-        sy_log_write(SY_LOG_WARN, "gateway.auth", -1, err, "PostgreSQL is unreachable");
-        pthread_mutex_lock(&a->mu);
-        a->nopen--;
-        pthread_cond_signal(&a->cv);
-        pthread_mutex_unlock(&a->mu);
-    }
-    return pg;
-}
-
-/* Gives a connection back; one that lost its server is closed so the next user reconnects. */
-static void pg_put(struct gw_auth *a, struct sy_pg *pg, int rc)
-{
-    pthread_mutex_lock(&a->mu);
-    if (rc == -SY_ECONN) {
-        sy_pg_destroy(pg);
-        a->nopen--;
-    } else {
-        a->idle[a->nidle++] = pg;
-    }
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
 }
 
 /* --- key lookup --------------------------------------------------------------------------- */
@@ -444,9 +393,9 @@ static int key_lookup(struct gw_auth *a, const char *id, const uint8_t hash[32],
     rc = cache_get(a, id, hash, role);
     if (rc != 0)
         return rc > 0 ? 0 : -SY_ENOTFOUND;
-    if (!a->pg_url)
+    if (!a->pool)
         return -SY_ENOTFOUND;
-    pg = pg_take(a);
+    pg = gw_pg_take(a->pool);
     if (!pg)
         return -SY_ECONN;
     rc = sy_pg_exec(pg,
@@ -475,7 +424,7 @@ static int key_lookup(struct gw_auth *a, const char *id, const uint8_t hash[32],
                      "could not record an API key's last use");
 out:
     sy_pg_res_free(res);
-    pg_put(a, pg, rc);
+    gw_pg_put(a->pool, pg, rc);
     return rc;
 }
 
