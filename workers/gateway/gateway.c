@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/api.h"
 #include "gateway/auth.h"
+#include "gateway/pgpool.h"
 #include "gateway/webhooks.h"
 #include "sy/config.h"
 #include "sy/crypto.h"
@@ -46,11 +48,22 @@ static const struct sy_conf_key gw_conf_keys[] = {
 };
 #undef C_
 
-static const struct gw_route gw_routes[] = {
+const struct gw_route gw_routes[] = {
+    {"POST", "/api/grievances/", gw_api_grievance_create},
+    {"GET", "/api/grievances/{id}/", gw_api_grievance_get},
+    {"PUT", "/api/grievances/{id}/", gw_api_grievance_update},
+    {"GET", "/api/grievances/{id}/status/", gw_api_status_get},
+    {"PUT", "/api/grievances/{id}/status/", gw_api_status_update},
+    {"POST", "/api/users/", gw_api_user_create},
+    {"GET", "/api/users/{id}/", gw_api_user_get},
+    {"PUT", "/api/users/{id}/", gw_api_user_update},
+    {"POST", "/api/files/", gw_api_file_create},
+    {"GET", "/api/files/{id}/", gw_api_file_get},
     {"POST", "/webhooks/chatwoot/{hook_id}", gw_chatwoot_event},
     {"GET", "/webhooks/whatsapp", gw_whatsapp_verify},
     {"POST", "/webhooks/whatsapp", gw_whatsapp_event},
 };
+const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
 
 /* --- Redis pool --------------------------------------------------------------------------- */
 
@@ -303,6 +316,7 @@ static void gw_exit(void *state)
     gw_server_stop(g->server);
     gw_webhooks_destroy(g->hooks);
     gw_auth_destroy(g->auth);
+    gw_pg_pool_destroy(g->pg);
     pool_destroy(g->redis);
     free(g);
 }
@@ -331,6 +345,12 @@ static int gw_init(struct sy_worker *w, void **state)
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GATEWAY_JWT_SECRET: refused");
         goto fail;
     }
+    /* One connection per request thread: a read never waits for another's. */
+    if (sy_worker_url(w, "pg") &&
+        !(g->pg = gw_pg_pool_new(sy_worker_url(w, "pg"), (size_t)conf->threads, "API reads"))) {
+        rc = -SY_ENOMEM;
+        goto fail;
+    }
     if (redis_url && !(g->redis = pool_new(redis_url))) {
         rc = -SY_ENOMEM;
         goto fail;
@@ -340,7 +360,7 @@ static int gw_init(struct sy_worker *w, void **state)
         .max_body = (size_t)conf->max_body,
         .threads = (unsigned)conf->threads,
         .routes = gw_routes,
-        .nroutes = sizeof gw_routes / sizeof gw_routes[0],
+        .nroutes = gw_nroutes,
         .ctx = g,
     };
     g->server = gw_server_start(&o, err, sizeof err);

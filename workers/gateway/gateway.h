@@ -13,6 +13,12 @@ struct sy_handler;
 struct gw_webhooks; /* webhooks.yaml, see webhooks.h */
 struct gw_redis_pool;
 struct gw_auth; /* the REST API's keys and tokens, see auth.h */
+struct gw_pg_pool;
+
+/* Every route sy-gateway serves, in the order they are tried (the API's and the webhooks';
+ * /healthz, /readyz and /metrics are the runtime's, on SY_HTTP_ADDR). */
+extern const struct gw_route gw_routes[];
+extern const size_t gw_nroutes;
 
 /* The handler sy-gateway runs (main.c). */
 extern const struct sy_handler gateway_handler;
@@ -34,6 +40,7 @@ struct gw {
     struct gw_redis_pool *redis; /* for delivery dedup; NULL without SY_REDIS_URL */
     struct gw_webhooks *hooks;
     struct gw_auth *auth;  /* API keys (in SY_PG_URL) and JWTs for the REST API */
+    struct gw_pg_pool *pg; /* the API's reads; NULL without SY_PG_URL (reads answer 503) */
     _Atomic int accepting; /* 1 once the runtime runs its broker thread (set by run) */
 };
 
