@@ -1,7 +1,8 @@
 /* it_gateway_auth.c - the gateway's authentication against a real PostgreSQL (SY_PG_URL): keys
  * made by `syctl apikey create` are accepted with their role, a wrong secret and an unknown id
  * are refused, a role outside the allowed ones gets 403, a revoke takes effect once the cache
- * lifetime passed, list shows no hashes, PostgreSQL away gives 503, and JWTs pass or fail.
+ * lifetime passed, list shows no hashes, PostgreSQL away gives 503, JWTs pass or fail, and
+ * made-up keys beyond the lookup rate get 429.
  * Keys are named after the run and deleted at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "harness.h"
 #include "sy/crypto.h"
 #include "sy/err.h"
+#include "sy/metrics.h"
 #include "sy/pg.h"
 
 #define TTL_MS 1000
@@ -286,6 +288,57 @@ static void jwt_is_accepted_or_refused(void **state)
     gw_auth_destroy(a);
 }
 
+/* Made-up keys cost a query each only within the rate limit (a burst of 50, then 20 a
+ * second); beyond it they get 429 with Retry-After while a key the cache knows still passes,
+ * an id already looked up is refused unasked, and the bucket refills with time. */
+static void unknown_keys_are_rate_limited(void **state)
+{
+    char known[GW_APIKEY_LEN + 1], known_id[GW_APIKEY_ID_LEN + 1];
+    char keys[200][GW_APIKEY_LEN + 1], id[GW_APIKEY_ID_LEN + 1];
+    uint8_t hash[SY_SHA256_LEN];
+    struct gw_auth *a;
+    struct gw_principal who;
+    struct gw_response rs = {0};
+    int n401 = 0, n429 = 0, rc;
+    char *metrics, err[256];
+
+    (void)state;
+    create_key("chatbot", known, known_id);
+    for (size_t i = 0; i < 200; i++)
+        assert_int_equal(
+            gw_apikey_new(GW_ROLE_AGENT, "x", keys[i], sizeof keys[i], id, sizeof id, hash), 0);
+    a = gw_auth_new(th_need_env("SY_PG_URL"), NULL, 0, 60000, err, sizeof err);
+    if (!a)
+        fail_msg("gw_auth_new: %s", err);
+    assert_int_equal(check(a, NULL, known, GW_ROLES_ALL, &who), 0);
+    for (size_t i = 0; i < 200; i++) {
+        rc = gw_auth_verify(a, NULL, keys[i], GW_ROLES_ALL, NULL, &rs, &who);
+        if (rc == 429) {
+            n429++;
+            assert_int_equal(rs.retry_after_s, 1);
+        } else {
+            assert_int_equal(rc, 401);
+            n401++;
+        }
+        json_decref(rs.json);
+        rs = (struct gw_response){0};
+    }
+    /* 50 at once less the known key's own lookup, plus what 20 a second refilled while the
+     * loop ran (well under 5 s). */
+    if (n401 < 49 || n401 >= 49 + 20 * 5)
+        fail_msg("%d made-up keys were looked up, %d refused with 429", n401, n429);
+    assert_int_equal(n401 + n429, 200);
+    assert_int_equal(check(a, NULL, known, GW_ROLES_ALL, &who), 0);
+    /* The first key was looked up: refused unasked, so not held up by the limit. */
+    assert_int_equal(check(a, NULL, keys[0], GW_ROLES_ALL, &who), 401);
+    metrics = sy_metrics_render();
+    assert_non_null(strstr(metrics, "sy_gateway_key_lookups_refused_total"));
+    free(metrics);
+    th_sleep_ms(300); /* 6 more lookups */
+    assert_int_equal(check(a, NULL, keys[199], GW_ROLES_ALL, &who), 401);
+    gw_auth_destroy(a);
+}
+
 static int setup(void **state)
 {
     char err[512], dir[1024];
@@ -328,6 +381,7 @@ int main(void)
         cmocka_unit_test(revoked_key_is_refused_once_the_cache_forgot_it),
         cmocka_unit_test(postgres_away_answers_503),
         cmocka_unit_test(jwt_is_accepted_or_refused),
+        cmocka_unit_test(unknown_keys_are_rate_limited),
     };
 
     th_need_env("SY_PG_URL");

@@ -14,11 +14,17 @@
 #include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/log.h"
+#include "sy/metrics.h"
 #include "sy/pg.h"
 
-#define PG_CONNS         4   /* PostgreSQL connections shared by the request threads */
-#define CACHE_SLOTS      256 /* verified keys remembered */
-#define CACHE_TTL_MS     30000
+#define PG_CONNS     4   /* PostgreSQL connections shared by the request threads */
+#define CACHE_SLOTS  256 /* verified keys remembered */
+#define CACHE_TTL_MS 30000
+#define NEG_TTL_MS   10000 /* how long an id without a live key is refused unasked */
+/* Lookups of ids the cache has never seen: a client sending made-up keys costs PostgreSQL at
+ * most this many queries a second (after a burst), and is answered 429 beyond. */
+#define LOOKUP_RATE      20
+#define LOOKUP_BURST     50
 #define JWT_SECRET_MIN   32 /* bytes of a JWT secret: HS256 wants a key as long as its hash */
 #define JWT_SECRET_MAX   1024
 #define APIKEY_NAME_MAX  200 /* as sy_api_keys' CHECK */
@@ -262,13 +268,16 @@ out:
     return rc;
 }
 
-/* --- PostgreSQL pool ---------------------------------------------------------------------- */
+/* --- key cache --------------------------------------------------------------------------- */
 
+/* What PostgreSQL said about an id: a live key (its stored hash and role), or no live key
+ * (role 0). An entry past until_ms is asked again, but it still marks its id as one seen
+ * before, whose lookup the rate limit does not hold up. */
 struct cached_key {
     char id[GW_APIKEY_ID_LEN + 1]; /* "" when the slot is free */
     uint8_t hash[SY_SHA256_LEN];
-    enum gw_role role;
-    int64_t until_ms; /* sy_mono_ms() past which it is asked again */
+    enum gw_role role; /* 0: no such key, or revoked */
+    int64_t until_ms;  /* sy_mono_ms() past which it is asked again */
 };
 
 struct gw_auth {
@@ -277,8 +286,12 @@ struct gw_auth {
     size_t jwt_secret_len;
     int64_t ttl_ms;
 
-    pthread_mutex_t mu; /* guards the cache */
+    pthread_mutex_t mu; /* guards the cache and the bucket */
     struct cached_key cache[CACHE_SLOTS];
+    double tokens; /* lookups of unseen ids allowed now */
+    int64_t refilled_ms;
+    bool limiting; /* refusing since the last allowed lookup: logged once */
+    struct sy_counter *refused;
 };
 
 struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_t jwt_secret_len,
@@ -309,6 +322,10 @@ struct gw_auth *gw_auth_new(const char *pg_url, const uint8_t *jwt_secret, size_
     }
     if (pthread_mutex_init(&a->mu, NULL) != 0)
         goto nomem;
+    a->tokens = LOOKUP_BURST;
+    a->refilled_ms = sy_mono_ms();
+    a->refused = sy_counter_get("sy_gateway_key_lookups_refused_total",
+                                "API keys answered 429 because unseen keys came too fast", NULL);
     return a;
 nomem:
     snprintf(err, errlen, "out of memory");
@@ -334,27 +351,39 @@ void gw_auth_destroy(struct gw_auth *a)
 
 /* --- key lookup --------------------------------------------------------------------------- */
 
-/* 1 and *role when the cache vouches for id and hash; 0 when it does not know id; -1 when it
- * holds id with another hash. */
-static int cache_get(struct gw_auth *a, const char *id, const uint8_t hash[32], enum gw_role *role)
+enum cache_verdict {
+    CACHE_UNSEEN = 0, /* never asked, or long ago: ask, within the rate limit */
+    CACHE_STALE,      /* a live key once, its entry expired: ask */
+    CACHE_PASS,       /* a live key with this secret */
+    CACHE_REFUSE,     /* no live key with this secret */
+};
+
+static enum cache_verdict cache_get(struct gw_auth *a, const char *id, const uint8_t hash[32],
+                                    enum gw_role *role)
 {
+    enum cache_verdict v = CACHE_UNSEEN;
     int64_t now = sy_mono_ms();
-    int rc = 0;
 
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         struct cached_key *c = &a->cache[i];
 
-        if (c->id[0] && c->until_ms > now && strcmp(c->id, id) == 0) {
-            rc = sy_ct_equal(c->hash, hash, SY_SHA256_LEN) ? 1 : -1;
-            *role = c->role;
-            break;
-        }
+        if (!c->id[0] || strcmp(c->id, id) != 0)
+            continue;
+        if (c->until_ms <= now)
+            v = c->role ? CACHE_STALE : CACHE_UNSEEN;
+        else if (c->role && sy_ct_equal(c->hash, hash, SY_SHA256_LEN))
+            v = CACHE_PASS;
+        else
+            v = CACHE_REFUSE;
+        *role = c->role;
+        break;
     }
     pthread_mutex_unlock(&a->mu);
-    return rc;
+    return v;
 }
 
+/* Records what PostgreSQL said about id: a live key's stored hash and role, or role 0. */
 static void cache_put(struct gw_auth *a, const char *id, const uint8_t hash[32], enum gw_role role)
 {
     int64_t now = sy_mono_ms();
@@ -375,12 +404,41 @@ static void cache_put(struct gw_auth *a, const char *id, const uint8_t hash[32],
     memcpy(slot->id, id, sizeof slot->id);
     memcpy(slot->hash, hash, SY_SHA256_LEN);
     slot->role = role;
-    slot->until_ms = now + a->ttl_ms;
+    slot->until_ms = now + (role ? a->ttl_ms : NEG_TTL_MS);
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Takes one lookup from the bucket; false when it is empty. */
+static bool lookup_allowed(struct gw_auth *a)
+{
+    int64_t now = sy_mono_ms();
+    bool ok, first_refusal = false;
+
+    pthread_mutex_lock(&a->mu);
+    a->tokens += (double)(now - a->refilled_ms) * LOOKUP_RATE / 1000.0;
+    if (a->tokens > LOOKUP_BURST)
+        a->tokens = LOOKUP_BURST;
+    a->refilled_ms = now;
+    ok = a->tokens >= 1.0;
+    if (ok) {
+        a->tokens -= 1.0;
+        a->limiting = false;
+    } else if (!a->limiting) {
+        a->limiting = first_refusal = true;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!ok)
+        sy_counter_add(a->refused, 1);
+    if (first_refusal)
+        sy_log_warn("gateway.auth",
+                    "unknown API keys arrive faster than %d a second: refusing them with 429",
+                    LOOKUP_RATE);
+    return ok;
+}
+
 /* 0 and *role for a live key whose secret hashes to hash; -SY_ENOTFOUND for an unknown,
- * revoked or mismatched key; -SY_ECONN / -SY_EDB when PostgreSQL could not answer. */
+ * revoked or mismatched key; -SY_EBUSY when unseen keys come too fast; -SY_ECONN / -SY_EDB
+ * when PostgreSQL could not answer. */
 static int key_lookup(struct gw_auth *a, const char *id, const uint8_t hash[32], enum gw_role *role)
 {
     const char *params[1] = {id};
@@ -390,11 +448,20 @@ static int key_lookup(struct gw_auth *a, const char *id, const uint8_t hash[32],
     const char *hex, *revoked;
     int rc;
 
-    rc = cache_get(a, id, hash, role);
-    if (rc != 0)
-        return rc > 0 ? 0 : -SY_ENOTFOUND;
-    if (!a->pool)
+    switch (cache_get(a, id, hash, role)) {
+    case CACHE_PASS:
+        return 0;
+    case CACHE_REFUSE:
         return -SY_ENOTFOUND;
+    case CACHE_UNSEEN:
+        if (!a->pool)
+            return -SY_ENOTFOUND;
+        if (!lookup_allowed(a))
+            return -SY_EBUSY;
+        break;
+    case CACHE_STALE:
+        break;
+    }
     pg = gw_pg_take(a->pool);
     if (!pg)
         return -SY_ECONN;
@@ -407,16 +474,22 @@ static int key_lookup(struct gw_auth *a, const char *id, const uint8_t hash[32],
         goto out;
     }
     rc = -SY_ENOTFOUND;
-    if (sy_pg_res_rows(res) != 1)
-        goto out;
-    hex = sy_pg_res_get(res, 0, 1);
-    revoked = sy_pg_res_get(res, 0, 2);
-    *role = gw_role_parse(sy_pg_res_get(res, 0, 0));
-    if (!hex || !revoked || !*role || sy_hex_decode(hex, strlen(hex), stored, sizeof stored) != 0 ||
-        !sy_ct_equal(stored, hash, SY_SHA256_LEN) || strcmp(revoked, "f") != 0)
+    if (sy_pg_res_rows(res) == 1) {
+        hex = sy_pg_res_get(res, 0, 1);
+        revoked = sy_pg_res_get(res, 0, 2);
+        *role = gw_role_parse(sy_pg_res_get(res, 0, 0));
+        if (!hex || !revoked || sy_hex_decode(hex, strlen(hex), stored, sizeof stored) != 0 ||
+            strcmp(revoked, "f") != 0)
+            *role = 0;
+    } else {
+        *role = 0;
+    }
+    /* The stored hash, not the one sent: a wrong secret for a live id then costs no query
+     * until the entry expires, and neither does a made-up or revoked id. */
+    cache_put(a, id, *role ? stored : hash, *role);
+    if (!*role || !sy_ct_equal(stored, hash, SY_SHA256_LEN))
         goto out;
     rc = 0;
-    cache_put(a, id, hash, *role);
     /* Once per cache lifetime, so it says "used within the last TTL", not every request. */
     if (sy_pg_exec(pg, "UPDATE sy_api_keys SET last_used_at = now() WHERE id = $1", 1, params,
                    NULL) < 0)
@@ -492,6 +565,12 @@ int gw_auth_verify(struct gw_auth *a, const char *authorization, const char *x_a
         if (rc == -SY_ENOTFOUND) {
             gw_error(rs, rq, 401, "unauthenticated", NULL, "unknown or revoked API key: " SCHEMES);
             return 401;
+        }
+        if (rc == -SY_EBUSY) {
+            gw_error(rs, rq, 429, "rate_limited", NULL,
+                     "too many unknown API keys at once; try again shortly");
+            rs->retry_after_s = 1;
+            return 429;
         }
         if (rc < 0) {
             gw_error(rs, rq, 503, "unavailable", NULL, "API keys cannot be checked right now");

@@ -83,9 +83,13 @@ void gw_auth_destroy(struct gw_auth *a);
  * (a mask of enum gw_role); tokens get 30 s of clock skew. 0 and *who
  * filled when allowed; else rs is filled with gw_error: 401 "unauthenticated" (no or invalid
  * credentials; the message names the schemes accepted), 403 "forbidden" (valid, role not
- * allowed) or 503 "unavailable" with Retry-After (PostgreSQL unreachable), and the status is
- * returned. rq (may be NULL) only supplies the request id of the error body. Safe from many
- * threads at once. */
+ * allowed), 429 "rate_limited" with Retry-After: 1 (API keys whose ids were not seen lately
+ * arrive faster than 20 a second after a burst of 50: each such key costs a PostgreSQL
+ * query, so made-up keys cannot flood it) or 503 "unavailable" with Retry-After
+ * (PostgreSQL unreachable), and the status is returned. An id without a live key is refused
+ * unasked for 10 s after a lookup, and a live key's stored hash is remembered, so a wrong
+ * secret costs no query either. rq (may be NULL) only supplies the request id of the error body.
+ * Safe from many threads at once. */
 int gw_auth_verify(struct gw_auth *a, const char *authorization, const char *x_api_key,
                    unsigned allowed, const struct gw_request *rq, struct gw_response *rs,
                    struct gw_principal *who);
