@@ -329,13 +329,13 @@ static json_t *body_object(const struct gw_request *rq, struct gw_response *rs)
     json_t *v = json_loadb(rq->body, rq->body_len, JSON_FLAGS, &jerr);
 
     if (!v) {
-        gw_error(rs, rq, 400, "bad_json", NULL, "the body is not JSON: line %d, column %d: %s",
+        gw_error(rs, rq, 400, "invalid", NULL, "the body is not JSON: line %d, column %d: %s",
                  jerr.line, jerr.column, jerr.text);
         return NULL;
     }
     if (!json_is_object(v)) {
         json_decref(v);
-        gw_error(rs, rq, 400, "bad_json", NULL, "the body must be a JSON object");
+        gw_error(rs, rq, 400, "invalid", NULL, "the body must be a JSON object");
         return NULL;
     }
     return v;
@@ -365,24 +365,24 @@ static int chatwoot_verify(const struct gw_hook *k, const struct gw_request *rq,
     int n;
 
     if (!sig) {
-        gw_error(rs, rq, 401, "unauthorized", "X-Chatwoot-Signature",
+        gw_error(rs, rq, 401, "unauthenticated", "X-Chatwoot-Signature",
                  "this hook requires a signed delivery (X-Chatwoot-Signature)");
         return -1;
     }
     if (t < 0) {
-        gw_error(rs, rq, 401, "unauthorized", "X-Chatwoot-Timestamp",
+        gw_error(rs, rq, 401, "unauthenticated", "X-Chatwoot-Timestamp",
                  "X-Chatwoot-Timestamp is missing or not Unix seconds");
         return -1;
     }
     n = snprintf(prefix, sizeof prefix, "%s.", ts);
     sy_hmac_sha256_2(k->secret, k->secret_len, prefix, (size_t)n, rq->body, rq->body_len, mac);
     if (!signature_ok(sig, mac)) {
-        gw_error(rs, rq, 401, "unauthorized", "X-Chatwoot-Signature",
+        gw_error(rs, rq, 401, "unauthenticated", "X-Chatwoot-Signature",
                  "X-Chatwoot-Signature does not match the delivery");
         return -1;
     }
     if (t < now - TIMESTAMP_SKEW_S || t > now + TIMESTAMP_SKEW_S) {
-        gw_error(rs, rq, 401, "unauthorized", "X-Chatwoot-Timestamp",
+        gw_error(rs, rq, 401, "unauthenticated", "X-Chatwoot-Timestamp",
                  "X-Chatwoot-Timestamp is more than %d seconds from now", TIMESTAMP_SKEW_S);
         return -1;
     }
@@ -651,7 +651,7 @@ void gw_whatsapp_event(void *ctx, const struct gw_request *rq, struct gw_respons
     sy_hmac_sha256(g->hooks->wa_app_secret, g->hooks->wa_app_secret_len, rq->body, rq->body_len,
                    mac);
     if (!signature_ok(gw_header(rq, "X-Hub-Signature-256"), mac)) {
-        gw_error(rs, rq, 401, "unauthorized", "X-Hub-Signature-256",
+        gw_error(rs, rq, 401, "unauthenticated", "X-Hub-Signature-256",
                  "X-Hub-Signature-256 is missing or does not match the delivery");
         return;
     }
