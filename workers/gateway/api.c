@@ -233,12 +233,15 @@ static const struct field file_create_fields[] = {
     END,
 };
 
+/* out = prefix.name, or name alone; a path too long for an error is cut short (ours are
+ * far shorter: the deepest is "files[9].file_data"). */
 static void join_path(char *out, const char *prefix, const char *name)
 {
-    if (prefix[0])
-        snprintf(out, PATH_MAX_, "%s.%s", prefix, name);
-    else
-        snprintf(out, PATH_MAX_, "%s", name);
+    int n = prefix[0] ? snprintf(out, PATH_MAX_, "%s.%s", prefix, name)
+                      : snprintf(out, PATH_MAX_, "%s", name);
+
+    if (n < 0)
+        out[0] = '\0';
 }
 
 /* A 400 naming field, whose message reads "<field>: <why>". Returns -1. */
@@ -330,7 +333,8 @@ static int check_value(const struct gw_request *rq, struct gw_response *rs, json
             return bad(rs, rq, path, "must hold %zu..%zu items", f->min, f->max);
         json_array_foreach(v, i, x)
         {
-            snprintf(item, sizeof item, "%s[%zu]", path, i);
+            if (snprintf(item, sizeof item, "%s[%zu]", path, i) < 0)
+                item[0] = '\0';
             if (!json_is_object(x))
                 return bad(rs, rq, item, "must be an object");
             if (check_fields(rq, rs, x, f->sub, item) != 0)
