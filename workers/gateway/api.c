@@ -433,14 +433,24 @@ static json_t *read_body(struct call *c, const struct field *fields)
     return NULL;
 }
 
-/* A path parameter that must pass ok, else 400 naming field. */
-static const char *path_id(struct call *c, int (*ok)(const char *), const char *field,
-                           const char *must)
+/* What a path's {id} stands for: its check, and the field an error names. */
+struct path_kind {
+    int (*ok)(const char *s);
+    const char *field;
+    const char *must;
+};
+static const struct path_kind grievance_path = {id_ok, "grievance_id", ID_MUST};
+static const struct path_kind user_path = {gw_api_phone_ok, "phone_number", PHONE_MUST};
+static const struct path_kind file_path = {id_ok, "file_id", ID_MUST};
+
+/* The path's id if it is one of kind k, else NULL and a 400 naming k's field. */
+static const char *path_id(struct call *c, const struct path_kind *k)
 {
     const char *id = c->rq->nparams > 0 ? c->rq->params[0] : NULL;
 
-    if (!id || !ok(id)) {
-        gw_error(c->rs, c->rq, 400, "invalid", field, "%s in the path: must be %s", field, must);
+    if (!id || !k->ok(id)) {
+        gw_error(c->rs, c->rq, 400, "invalid", k->field, "%s in the path: must be %s", k->field,
+                 k->must);
         return NULL;
     }
     return id;
@@ -529,50 +539,51 @@ void gw_api_grievance_create(void *ctx, const struct gw_request *rq, struct gw_r
             json_string_value(json_object_get(body, "grievance_id")));
 }
 
-void gw_api_grievance_update(void *ctx, const struct gw_request *rq, struct gw_response *rs)
+/* A change to the resource the path names: the body checked against fields (and by extra,
+ * when given), the path's id put in it, published as type. */
+static void write_at(void *ctx, const struct gw_request *rq, struct gw_response *rs, unsigned roles,
+                     const struct path_kind *k, const struct field *fields,
+                     int (*extra)(struct call *c, json_t *body), const char *type)
 {
-    static const char *const changeable[] = {"user_info", "project_type", "description", "location",
-                                             "custom"};
     struct call c;
     const char *id;
     json_t *body;
-    size_t i;
 
-    if (begin(&c, ctx, rq, rs, WRITERS) != 0 ||
-        !(id = path_id(&c, id_ok, "grievance_id", ID_MUST)) ||
-        !(body = read_body(&c, grievance_update_fields)))
+    if (begin(&c, ctx, rq, rs, roles) != 0 || !(id = path_id(&c, k)) ||
+        !(body = read_body(&c, fields)))
         return;
-    for (i = 0; i < sizeof changeable / sizeof changeable[0]; i++)
+    if ((extra && extra(&c, body) != 0) || same_id(&c, body, k->field, id) != 0) {
+        json_decref(body);
+        return;
+    }
+    publish(&c, type, body, k->field, id);
+}
+
+/* An update must change something; the status has a route of its own. */
+static int changes_something(struct call *c, json_t *body)
+{
+    static const char *const changeable[] = {"user_info", "project_type", "description", "location",
+                                             "custom"};
+
+    for (size_t i = 0; i < sizeof changeable / sizeof changeable[0]; i++)
         if (json_object_get(body, changeable[i]))
-            break;
-    if (i == sizeof changeable / sizeof changeable[0]) {
-        gw_error(rs, rq, 400, "invalid", NULL,
-                 "nothing to change: send user_info, project_type, description, location or "
-                 "custom (the status has a route of its own)");
-        json_decref(body);
-        return;
-    }
-    if (same_id(&c, body, "grievance_id", id) != 0) {
-        json_decref(body);
-        return;
-    }
-    publish(&c, "grievance.updated", body, "grievance_id", id);
+            return 0;
+    gw_error(c->rs, c->rq, 400, "invalid", NULL,
+             "nothing to change: send user_info, project_type, description, location or custom "
+             "(the status has a route of its own)");
+    return -1;
+}
+
+void gw_api_grievance_update(void *ctx, const struct gw_request *rq, struct gw_response *rs)
+{
+    write_at(ctx, rq, rs, WRITERS, &grievance_path, grievance_update_fields, changes_something,
+             "grievance.updated");
 }
 
 void gw_api_status_update(void *ctx, const struct gw_request *rq, struct gw_response *rs)
 {
-    struct call c;
-    const char *id;
-    json_t *body;
-
-    if (begin(&c, ctx, rq, rs, STAFF) != 0 || !(id = path_id(&c, id_ok, "grievance_id", ID_MUST)) ||
-        !(body = read_body(&c, status_update_fields)))
-        return;
-    if (same_id(&c, body, "grievance_id", id) != 0) {
-        json_decref(body);
-        return;
-    }
-    publish(&c, "grievance.status_update", body, "grievance_id", id);
+    write_at(ctx, rq, rs, STAFF, &grievance_path, status_update_fields, NULL,
+             "grievance.status_update");
 }
 
 void gw_api_user_create(void *ctx, const struct gw_request *rq, struct gw_response *rs)
@@ -588,19 +599,7 @@ void gw_api_user_create(void *ctx, const struct gw_request *rq, struct gw_respon
 
 void gw_api_user_update(void *ctx, const struct gw_request *rq, struct gw_response *rs)
 {
-    struct call c;
-    const char *id;
-    json_t *body;
-
-    if (begin(&c, ctx, rq, rs, WRITERS) != 0 ||
-        !(id = path_id(&c, gw_api_phone_ok, "phone_number", PHONE_MUST)) ||
-        !(body = read_body(&c, user_update_fields)))
-        return;
-    if (same_id(&c, body, "phone_number", id) != 0) {
-        json_decref(body);
-        return;
-    }
-    publish(&c, "grievance.user_upsert", body, "phone_number", id);
+    write_at(ctx, rq, rs, WRITERS, &user_path, user_update_fields, NULL, "grievance.user_upsert");
 }
 
 void gw_api_file_create(void *ctx, const struct gw_request *rq, struct gw_response *rs)
@@ -740,39 +739,33 @@ out:
     gw_pg_put(c->g->pg, pg, rc);
 }
 
-void gw_api_grievance_get(void *ctx, const struct gw_request *rq, struct gw_response *rs)
+/* A read of the row the path names. */
+static void read_at(void *ctx, const struct gw_request *rq, struct gw_response *rs,
+                    const struct path_kind *k, const char *sql, const char *what)
 {
     struct call c;
     const char *id;
 
-    if (begin(&c, ctx, rq, rs, READERS) == 0 && (id = path_id(&c, id_ok, "grievance_id", ID_MUST)))
-        read_one(&c, sql_grievance, id, "grievance");
+    if (begin(&c, ctx, rq, rs, READERS) == 0 && (id = path_id(&c, k)))
+        read_one(&c, sql, id, what);
+}
+
+void gw_api_grievance_get(void *ctx, const struct gw_request *rq, struct gw_response *rs)
+{
+    read_at(ctx, rq, rs, &grievance_path, sql_grievance, "grievance");
 }
 
 void gw_api_status_get(void *ctx, const struct gw_request *rq, struct gw_response *rs)
 {
-    struct call c;
-    const char *id;
-
-    if (begin(&c, ctx, rq, rs, READERS) == 0 && (id = path_id(&c, id_ok, "grievance_id", ID_MUST)))
-        read_one(&c, sql_status, id, "grievance");
+    read_at(ctx, rq, rs, &grievance_path, sql_status, "grievance");
 }
 
 void gw_api_user_get(void *ctx, const struct gw_request *rq, struct gw_response *rs)
 {
-    struct call c;
-    const char *id;
-
-    if (begin(&c, ctx, rq, rs, READERS) == 0 &&
-        (id = path_id(&c, gw_api_phone_ok, "phone_number", PHONE_MUST)))
-        read_one(&c, sql_user, id, "user");
+    read_at(ctx, rq, rs, &user_path, sql_user, "user");
 }
 
 void gw_api_file_get(void *ctx, const struct gw_request *rq, struct gw_response *rs)
 {
-    struct call c;
-    const char *id;
-
-    if (begin(&c, ctx, rq, rs, READERS) == 0 && (id = path_id(&c, id_ok, "file_id", ID_MUST)))
-        read_one(&c, sql_file, id, "file");
+    read_at(ctx, rq, rs, &file_path, sql_file, "file");
 }
