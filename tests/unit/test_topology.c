@@ -41,9 +41,10 @@ static void test_fleet_topology_loads_every_worker_with_the_fleet_defaults(void 
     if (!t)
         fail_msg("%s", err);
     assert_string_equal(t->exchange, "sy.events");
-    assert_int_equal(t->nworkers, 5);
-    static const char *const names[] = {"grievance", "glpi", "ingest", "optimizer", "fleet"};
-    for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(t->nworkers, 6);
+    static const char *const names[] = {"grievance", "chatbot",   "glpi",
+                                        "ingest",    "optimizer", "fleet"};
+    for (size_t i = 0; i < 6; i++) {
         const struct sy_topo_worker *w = sy_topology_worker(t, names[i]);
         assert_non_null(w);
         assert_int_equal(w->delivery_limit, 20);
@@ -55,10 +56,12 @@ static void test_fleet_topology_loads_every_worker_with_the_fleet_defaults(void 
         assert_true(w->jitter > 0.199 && w->jitter < 0.201);
     }
     const struct sy_topo_worker *g = sy_topology_worker(t, "grievance");
-    assert_int_equal(g->nroutes, 2);
-    assert_string_equal(g->routes[0], "grievance.#");
-    assert_string_equal(g->routes[1], "grm.pull");
-    assert_null(g->routes[2]);
+    assert_int_equal(g->nroutes, 6);
+    assert_string_equal(g->routes[0], "grievance.submitted");
+    assert_string_equal(g->routes[5], "grm.pull");
+    assert_null(g->routes[6]);
+    /* What sy-grievance announces goes to the chatbot's queue, not back to its own. */
+    assert_string_equal(sy_topology_worker(t, "chatbot")->routes[0], "grievance.status_changed");
     const struct sy_topo_worker *o = sy_topology_worker(t, "optimizer");
     assert_int_equal(o->nroutes, 2);
     assert_string_equal(o->routes[1], "optimizer.cancel");
