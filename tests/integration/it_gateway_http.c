@@ -147,13 +147,13 @@ static const struct gw_route routes[] = {
     {"GET", "/slow/", r_slow},
 };
 
-static struct gw_server *start_server(unsigned threads)
+static struct gw_server *start_server(unsigned max_conns)
 {
     char err[256] = "";
     struct gw_server_opts o = {
         .addr = "127.0.0.1:0",
         .max_body = MAX_BODY,
-        .threads = threads,
+        .max_conns = max_conns,
         .timeout_s = 10,
         .routes = routes,
         .nroutes = sizeof routes / sizeof routes[0],
@@ -316,7 +316,7 @@ static int group_setup(void **state)
     (void)state;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
-    srv = start_server(4);
+    srv = start_server(16);
     if (!srv)
         return -1;
     port = gw_server_port(srv);

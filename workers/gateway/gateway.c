@@ -26,6 +26,7 @@
 #define REDIS_CONNS      4    /* pooled connections; requests beyond wait for one */
 #define REDIS_TIMEOUT_MS 1000 /* connect and each command: dedup must not stall a webhook */
 #define RETRY_AFTER_S    5
+#define READ_CONNS       8 /* PostgreSQL connections of the API's reads */
 
 #define C_(field) offsetof(struct gw_conf, field)
 static const struct sy_conf_key gw_conf_keys[] = {
@@ -35,8 +36,9 @@ static const struct sy_conf_key gw_conf_keys[] = {
      * an envelope with a few fields of its own. */
     {"SY_GATEWAY_MAX_BODY", SY_CONF_INT, "1048576", 1024, SY_MSG_MAX_BYTES / 2, C_(max_body), 0,
      "largest request body in bytes; larger ones get 413"},
-    {"SY_GATEWAY_THREADS", SY_CONF_INT, "4", 1, 256, C_(threads), 0,
-     "request threads (each may wait up to SY_GATEWAY_PUBLISH_TIMEOUT for the broker)"},
+    {"SY_GATEWAY_CONNECTIONS", SY_CONF_INT, "1024", 1, 4096, C_(max_conns), 0,
+     "connections served at once, each on a thread of its own (a request may wait up to "
+     "SY_GATEWAY_PUBLISH_TIMEOUT for the broker); more are closed when accepted"},
     {"SY_GATEWAY_WEBHOOKS", SY_CONF_STR, SY_DEFAULT_ROOT "/deploy/config/webhooks.yaml", 0, 0,
      C_(webhooks), 0,
      "the webhooks file: Chatwoot hooks and WhatsApp, secrets named by env or file"},
@@ -345,9 +347,10 @@ static int gw_init(struct sy_worker *w, void **state)
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GATEWAY_JWT_SECRET: refused");
         goto fail;
     }
-    /* One connection per request thread: a read never waits for another's. */
+    /* A few connections: a read is one short statement, and PostgreSQL's connections are
+     * dear (its default max_connections is 100 for the whole fleet). */
     if (sy_worker_url(w, "pg") &&
-        !(g->pg = gw_pg_pool_new(sy_worker_url(w, "pg"), (size_t)conf->threads, "API reads"))) {
+        !(g->pg = gw_pg_pool_new(sy_worker_url(w, "pg"), READ_CONNS, "API reads"))) {
         rc = -SY_ENOMEM;
         goto fail;
     }
@@ -358,7 +361,7 @@ static int gw_init(struct sy_worker *w, void **state)
     struct gw_server_opts o = {
         .addr = conf->addr,
         .max_body = (size_t)conf->max_body,
-        .threads = (unsigned)conf->threads,
+        .max_conns = (unsigned)conf->max_conns,
         .routes = gw_routes,
         .nroutes = gw_nroutes,
         .ctx = g,
@@ -368,11 +371,12 @@ static int gw_init(struct sy_worker *w, void **state)
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GATEWAY_ADDR: cannot serve");
         goto fail;
     }
-    sy_log_info("gateway.start",
-                "serving on port %d: %d thread(s), bodies up to %lld bytes, publish timeout %lld "
-                "ms, webhooks from %s, delivery dedup %s",
-                gw_server_port(g->server), (int)conf->threads, conf->max_body,
-                conf->publish_timeout_ms, conf->webhooks, g->redis ? "in Redis" : "off");
+    sy_log_info(
+        "gateway.start",
+        "serving on port %d: up to %d connections, bodies up to %lld bytes, publish timeout %lld "
+        "ms, webhooks from %s, delivery dedup %s",
+        gw_server_port(g->server), (int)conf->max_conns, conf->max_body, conf->publish_timeout_ms,
+        conf->webhooks, g->redis ? "in Redis" : "off");
     *state = g;
     return 0;
 fail:

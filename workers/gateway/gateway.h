@@ -27,7 +27,7 @@ extern const struct sy_handler gateway_handler;
 struct gw_conf {
     char *addr;                   /* SY_GATEWAY_ADDR: where the API and webhooks listen */
     long long max_body;           /* SY_GATEWAY_MAX_BODY: bytes */
-    long long threads;            /* SY_GATEWAY_THREADS */
+    long long max_conns;          /* SY_GATEWAY_CONNECTIONS */
     char *webhooks;               /* SY_GATEWAY_WEBHOOKS: the webhooks file */
     long long publish_timeout_ms; /* SY_GATEWAY_PUBLISH_TIMEOUT */
     char *jwt_secret;             /* SY_GATEWAY_JWT_SECRET(_FILE); NULL: JWTs refused */

@@ -33,12 +33,12 @@
 
 #define GW_HOST_MAX         255
 #define GW_RID_MAX          64   /* bytes of a client's X-Request-Id we accept */
-#define GW_CONN_MAX         1024 /* concurrent connections per server */
-#define GW_THREADS_MAX      256
+#define GW_CONNS_MAX        4096 /* connections served at once, one thread each */
+#define GW_THREAD_STACK     (1u << 20)
 #define GW_ERRMSG_MAX       512 /* bytes of an error body's message */
 #define GW_ALLOW_MAX        128 /* bytes of a 405's Allow header */
 #define GW_MAX_BODY_DEFAULT ((size_t)1 << 20)
-#define GW_THREADS_DEFAULT  4
+#define GW_CONNS_DEFAULT    1024
 #define GW_TIMEOUT_DEFAULT  30
 #define GW_BODY_FIRST       4096  /* first allocation of a body without Content-Length */
 #define GW_STOP_WAIT_MS     10000 /* how long a stop waits for requests in progress */
@@ -647,19 +647,23 @@ struct gw_server *gw_server_start(const struct gw_server_opts *o, char *err, siz
     srv->req_seconds =
         sy_histogram_get("sy_http_request_seconds", "HTTP request duration in seconds", NULL);
 
-    unsigned threads = o->threads ? o->threads : GW_THREADS_DEFAULT;
-    if (threads > GW_THREADS_MAX)
-        threads = GW_THREADS_MAX;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    unsigned conns = o->max_conns ? o->max_conns : GW_CONNS_DEFAULT;
+    if (conns > GW_CONNS_MAX)
+        conns = GW_CONNS_MAX;
+    /* A thread per connection: a route blocks while its publish waits for the broker, and
+     * with a pool the connections a thread holds would all wait behind that one (a pool also
+     * spreads connections unevenly over its threads). A connection beyond the limit is
+     * closed as soon as it is accepted. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                                on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)(o->timeout_s ? o->timeout_s : GW_TIMEOUT_DEFAULT),
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)GW_CONN_MAX,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(o->timeout_s ? o->timeout_s : GW_TIMEOUT_DEFAULT), MHD_OPTION_CONNECTION_LIMIT,
+        conns, MHD_OPTION_THREAD_STACK_SIZE, (size_t)GW_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_END);
     if (!srv->mhd) {
         sy_errf(err, errlen, "http server: cannot listen on %.64s (address in use or not local)",
                 o->addr);

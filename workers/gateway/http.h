@@ -65,7 +65,8 @@ struct gw_route {
 struct gw_server_opts {
     const char *addr;   /* host:port, [v6]:port or :port (port 0: any free port) */
     size_t max_body;    /* larger bodies get 413; 0: 1 MiB */
-    unsigned threads;   /* request threads; 0: 4, at most 256 */
+    unsigned max_conns; /* connections served at once, a thread each (more are closed at
+                         * once); 0: 1024, at most 4096 */
     unsigned timeout_s; /* idle connection timeout; 0: 30 s */
     const struct gw_route *routes;
     size_t nroutes;
