@@ -271,8 +271,8 @@ int gw_publish(struct gw *g, const struct gw_request *rq, struct gw_response *rs
         gw_error(rs, rq, 500, "internal", NULL, "cannot encode the message: %s", sy_strerror(rc));
         return rc;
     }
-    if ((rc = check_data(g, rq, rs, type, id, mp, mplen)) != 0)
-        goto out;
+    /* The runtime checks the schema before it publishes; only a refusal pays for a second
+     * check that names the field. */
     rc = sy_worker_publish(g->w, type, id, mp, mplen, (int)g->conf->publish_timeout_ms, used);
     switch (rc) {
     case 0:
@@ -294,7 +294,8 @@ int gw_publish(struct gw *g, const struct gw_request *rq, struct gw_response *rs
         gw_error(rs, rq, 500, "unroutable", NULL, "no consumer is configured for %s", type);
         break;
     case -SY_ESCHEMA:
-        gw_error(rs, rq, 400, "invalid", NULL, "the message breaks the schema of %s", type);
+        if (check_data(g, rq, rs, type, id, mp, mplen) == 0)
+            gw_error(rs, rq, 400, "invalid", NULL, "the message breaks the schema of %s", type);
         break;
     default:
         sy_log_write(SY_LOG_ERROR, "gateway.publish", -1, sy_strerror(rc), "%s %s not published",
@@ -302,7 +303,6 @@ int gw_publish(struct gw *g, const struct gw_request *rq, struct gw_response *rs
         gw_error(rs, rq, 500, "internal", NULL, "not published: %s", sy_strerror(rc));
         break;
     }
-out:
     free(mp);
     return rc;
 }
