@@ -39,6 +39,29 @@ void sy_sha256(const void *data, size_t len, uint8_t out[SY_SHA256_LEN])
         crypto_failed("SHA-256", gerr);
 }
 
+void sy_sha256_init(struct sy_sha256_ctx *ctx)
+{
+    gnutls_hash_hd_t h;
+    int gerr = gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
+    if (gerr < 0)
+        crypto_failed("SHA-256 init", gerr);
+    ctx->impl = h;
+}
+
+void sy_sha256_update(struct sy_sha256_ctx *ctx, const void *data, size_t len)
+{
+    int gerr = gnutls_hash((gnutls_hash_hd_t)ctx->impl, nonnull(data), len);
+    if (gerr < 0)
+        crypto_failed("SHA-256 update", gerr);
+}
+
+void sy_sha256_final(struct sy_sha256_ctx *ctx, uint8_t out[SY_SHA256_LEN])
+{
+    /* deinit writes the digest and frees the handle in one call. */
+    gnutls_hash_deinit((gnutls_hash_hd_t)ctx->impl, out);
+    ctx->impl = NULL;
+}
+
 void sy_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                     uint8_t out[SY_SHA256_LEN])
 {

@@ -1,6 +1,6 @@
-/* test_crypto.c - SHA-256 and HMAC-SHA256 against the published vectors, the constant-time
- * comparison, randomness, and hex / base64 / base64url: known texts both ways, every refused
- * spelling, buffer bounds, and round trips of random data. */
+/* test_crypto.c - SHA-256 (whole and in pieces) and HMAC-SHA256 against the published vectors, the
+ * constant-time comparison, randomness, and hex / base64 / base64url: known texts both ways, every
+ * refused spelling, buffer bounds, and round trips of random data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -411,6 +411,56 @@ static void random_data_round_trips_through_every_encoding(void **state)
     }
 }
 
+static void sha256_in_pieces_equals_sha256_in_one_call(void **state)
+{
+    (void)state;
+    /* The FIPS "abc" vector fed a byte at a time, with empty updates between. */
+    struct sy_sha256_ctx ctx;
+    uint8_t d[SY_SHA256_LEN];
+    char hex[2 * SY_SHA256_LEN + 1];
+    sy_sha256_init(&ctx);
+    sy_sha256_update(&ctx, NULL, 0);
+    const char *abc = "abc";
+    for (int i = 0; i < 3; i++) {
+        sy_sha256_update(&ctx, abc + i, 1);
+        sy_sha256_update(&ctx, "", 0);
+    }
+    sy_sha256_final(&ctx, d);
+    digest_hex(d, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+    /* Nothing at all is the digest of the empty string. */
+    sy_sha256_init(&ctx);
+    sy_sha256_final(&ctx, d);
+    digest_hex(d, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    /* Random data cut at random places, across the 64-byte block size and far beyond it. */
+    uint64_t seed = 0x2545f4914f6cdd1du;
+    size_t len = 200000;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)next(&seed);
+    for (int iter = 0; iter < 50; iter++) {
+        size_t n = (size_t)(next(&seed) % (len + 1));
+        uint8_t want[SY_SHA256_LEN];
+        sy_sha256(data, n, want);
+        sy_sha256_init(&ctx);
+        size_t off = 0;
+        while (off < n) {
+            size_t piece = (size_t)(next(&seed) % (iter % 2 ? 130 : 70000));
+            if (piece > n - off)
+                piece = n - off;
+            sy_sha256_update(&ctx, data + off, piece);
+            off += piece;
+        }
+        sy_sha256_final(&ctx, d);
+        assert_memory_equal(d, want, SY_SHA256_LEN);
+    }
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +475,7 @@ int main(void)
         cmocka_unit_test(base64_refuses_every_bad_spelling),
         cmocka_unit_test(base64_lengths_bound_what_is_written),
         cmocka_unit_test(random_data_round_trips_through_every_encoding),
+        cmocka_unit_test(sha256_in_pieces_equals_sha256_in_one_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,15 @@ void sy_hmac_sha256(const void *key, size_t key_len, const void *data, size_t le
 /* The same HMAC over two pieces, as if concatenated (Chatwoot signs "<timestamp>.<body>"). */
 void sy_hmac_sha256_2(const void *key, size_t key_len, const void *a, size_t a_len, const void *b,
                       size_t b_len, uint8_t out[SY_SHA256_LEN]);
+/* SHA-256 of data that arrives in pieces: init, any number of updates (data may be NULL when
+ * len is 0), then final, which writes the digest and releases what init took. Call final exactly
+ * once per init, on error paths too. The fields are the runtime's; they fail as sy_sha256 does. */
+struct sy_sha256_ctx {
+    void *impl;
+};
+void sy_sha256_init(struct sy_sha256_ctx *ctx);
+void sy_sha256_update(struct sy_sha256_ctx *ctx, const void *data, size_t len);
+void sy_sha256_final(struct sy_sha256_ctx *ctx, uint8_t out[SY_SHA256_LEN]);
 /* True when a and b are equal; takes the same time whatever their content (it depends on len
  * only, so compare digests of a fixed length, never secrets of a guessable one). */
 bool sy_ct_equal(const void *a, const void *b, size_t len);
