@@ -28,14 +28,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gateway/api.h"
 #include "gateway/auth.h"
+#include "cm_http.h"
 #include "harness.h"
+#include "http.h"
+#include "jwt.h"
 #include "sy/amqp.h"
 #include "sy/crypto.h"
 #include "sy/err.h"
@@ -105,118 +107,20 @@ struct fixture {
     size_t nmsgs;
 };
 
-/* --- files and processes ------------------------------------------------------------------ */
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    assert_true(fputs(text, fp) >= 0);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static int log_count(const struct th_proc *p, const char *needle)
-{
-    FILE *fp = fopen(p->log_path, "r");
-    if (!fp)
-        return 0;
-    char line[16384];
-    int n = 0;
-    while (fgets(line, sizeof line, fp))
-        if (strstr(line, needle))
-            n++;
-    fclose(fp);
-    return n;
-}
-
 /* --- HTTP --------------------------------------------------------------------------------- */
-
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-    int retry_after; /* -1 when absent */
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t add = size * n;
-    char *grown = realloc(r->body, r->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + r->len, p, add);
-    r->len += add;
-    grown[r->len] = '\0';
-    r->body = grown;
-    return add;
-}
-
-static size_t on_head(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t len = size * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
-        r->retry_after = atoi(p + 12);
-    return len;
-}
 
 /* One request to 127.0.0.1:port; h1 and h2 are headers ("Name: value") or NULL; body NULL
  * sends none. */
-static struct reply request(int port, const char *method, const char *path, const char *h1,
-                            const char *h2, const char *body)
+static struct th_reply request(int port, const char *method, const char *path, const char *h1,
+                               const char *h2, const char *body)
 {
-    struct reply r = {.retry_after = -1};
-    char url[2048];
-    struct curl_slist *h = NULL;
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_head);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    /* Path segments are sent as written ("/../", "%2B"), never tidied by curl. */
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
+    const char *headers[3] = {NULL};
+    size_t n = 0;
     if (h1)
-        h = curl_slist_append(h, h1);
+        headers[n++] = h1;
     if (h2)
-        h = curl_slist_append(h, h2);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    if (curl_easy_perform(c) != CURLE_OK)
-        r.status = 0;
-    else
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body)
-        r.body = strdup("");
-    return r;
-}
-
-static void reply_free(struct reply *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-static json_t *reply_json(const struct reply *r)
-{
-    json_error_t e;
-    json_t *v = json_loads(r->body, 0, &e);
-    if (!v)
-        fail_msg("status %ld, body is not JSON: %s", r->status, r->body);
-    return v;
+        headers[n++] = h2;
+    return th_http(port, method, path, headers, body);
 }
 
 static const char *str_at(json_t *obj, const char *key)
@@ -224,51 +128,27 @@ static const char *str_at(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-/* Checks an error answer: its status, the body's error.status and error.code, and
- * error.field when field is not NULL ("" when the body must name none). */
-static void expect_error(const struct reply *r, long status, const char *code, const char *field)
-{
-    if (r->status != status)
-        fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
-    json_t *v = reply_json(r);
-    json_t *e = json_object_get(v, "error");
-    if (!json_is_object(e))
-        fail_msg("no error object in %s", r->body);
-    if (json_integer_value(json_object_get(e, "status")) != status)
-        fail_msg("error.status is not %ld in %s", status, r->body);
-    if (code && (!str_at(e, "code") || strcmp(str_at(e, "code"), code) != 0))
-        fail_msg("error.code is not \"%s\" in %s", code, r->body);
-    if (!str_at(e, "message") || !str_at(e, "request_id"))
-        fail_msg("error.message or error.request_id missing in %s", r->body);
-    if (field) {
-        const char *got = str_at(e, "field");
-        if (strcmp(got ? got : "", field) != 0)
-            fail_msg("expected error.field \"%s\" in %s", field, r->body);
-    }
-    json_decref(v);
-}
-
-/* The request, answered with an error as expect_error checks it. */
+/* The request, answered with an error as th_expect_error checks it. */
 static void expect_refusal(int port, const char *method, const char *path, const char *h1,
                            const char *h2, const char *body, long status, const char *code,
                            const char *field)
 {
-    struct reply r = request(port, method, path, h1, h2, body);
+    struct th_reply r = request(port, method, path, h1, h2, body);
     if (r.status != status)
         fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, r.status, r.body);
-    expect_error(&r, status, code, field);
-    reply_free(&r);
+    th_expect_error(&r, status, code, field);
+    th_reply_free(&r);
 }
 
 /* A 202 for a write: "status" is "accepted", `what` (the resource's id) is `value` when value
  * is not NULL; returns the message id and, in *res_out when not NULL, the resource's id
  * (both to free). */
-static char *expect_accepted(const struct reply *r, const char *what, const char *value,
+static char *expect_accepted(const struct th_reply *r, const char *what, const char *value,
                              char **res_out)
 {
     if (r->status != 202)
         fail_msg("expected 202, got %ld: %s", r->status, r->body);
-    json_t *v = reply_json(r);
+    json_t *v = th_reply_json(r);
     if (!str_at(v, "status") || strcmp(str_at(v, "status"), "accepted") != 0)
         fail_msg("status is not \"accepted\" in %s", r->body);
     const char *id = str_at(v, "id");
@@ -323,9 +203,9 @@ static void wait_answer(struct gateway *g, const char *path, long want)
 {
     int64_t end = th_now_ms() + START_MAX_MS;
     for (;;) {
-        struct reply r = request(g->health_port, "GET", path, NULL, NULL, NULL);
+        struct th_reply r = request(g->health_port, "GET", path, NULL, NULL, NULL);
         bool ok = r.status == want;
-        reply_free(&r);
+        th_reply_free(&r);
         if (ok)
             return;
         if (th_proc_wait(&g->proc, 0) == 0) {
@@ -466,24 +346,6 @@ static void make_key(struct fixture *f, struct sy_pg *pg, enum gw_role role, con
         fail_msg("storing a key: %s (%s)", sy_strerror(rc), sy_pg_error(pg));
 }
 
-/* An HS256 token over claims, signed with key. */
-static void make_jwt(char *out, size_t outsz, const char *claims, const char *key)
-{
-    static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    uint8_t mac[SY_SHA256_LEN];
-    char buf[128];
-    size_t n;
-
-    assert_true(outsz > 8 + sy_base64_encoded_len(strlen(hdr)) +
-                            sy_base64_encoded_len(strlen(claims)) + 44);
-    n = sy_base64_encode(hdr, strlen(hdr), true, out);
-    out[n++] = '.';
-    n += sy_base64_encode(claims, strlen(claims), true, out + n);
-    sy_hmac_sha256(key, strlen(key), out, n, mac);
-    sy_base64_encode(mac, sizeof mac, true, buf);
-    snprintf(out + n, outsz - n, ".%s", buf);
-}
-
 /* "Authorization: Bearer <token>" for role and sub (NULL: no sub), expiring in exp_in_s. */
 static void bearer(char *out, size_t outsz, const char *role, const char *sub, long exp_in_s,
                    const char *key)
@@ -495,7 +357,7 @@ static void bearer(char *out, size_t outsz, const char *role, const char *sub, l
                  exp);
     else
         snprintf(claims, sizeof claims, "{\"role\":\"%s\",\"exp\":%lld}", role, exp);
-    make_jwt(tok, sizeof tok, claims, key);
+    assert_int_equal(th_make_jwt(tok, sizeof tok, claims, key, strlen(key)), 0);
     snprintf(out, outsz, "Authorization: Bearer %s", tok);
 }
 
@@ -619,13 +481,14 @@ static int group_setup(void **state)
 
     /* The gateways spawned below inherit it. */
     snprintf(f->topology, sizeof f->topology, "%s/topology.yaml", f->dir);
-    write_file(f->topology, TOPOLOGY);
+    assert_int_equal(th_write_file(f->topology, TOPOLOGY), 0);
     assert_int_equal(setenv("SY_TOPOLOGY", f->topology, 1), 0);
     f->amqp = th_amqp(&f->topo);
     th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
     snprintf(f->hooks, sizeof f->hooks, "%s/webhooks.yaml", f->dir);
-    write_file(f->hooks, "# it_gateway_api: no webhooks, only the REST API\n"
-                         "chatwoot: {}\n");
+    static const char hooks[] = "# it_gateway_api: no webhooks, only the REST API\n"
+                                "chatwoot: {}\n";
+    assert_int_equal(th_write_file(f->hooks, hooks), 0);
 
     f->pg = sy_pg_connect(pg_url, err, sizeof err);
     if (!f->pg)
@@ -721,9 +584,10 @@ static void submit_is_published_with_its_files(void **state)
                 "\"file_data\":\"" B64_BYTES "\"},{\"file_id\":\"it-sub-b\",\"file_type\":"
                 "\"text/plain\",\"file_data\":\"" B64_ABC "\"}]");
 
-    struct reply r = request(f->gw.port, "POST", "/api/grievances/", f->chatbot.header, NULL, body);
+    struct th_reply r =
+        request(f->gw.port, "POST", "/api/grievances/", f->chatbot.header, NULL, body);
     char *id = expect_accepted(&r, "grievance_id", gid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     /* Without an Idempotency-Key, a fresh id. */
     assert_true(is_uuid(id));
     json_t *data = one_message(f, id, "grievance.submitted");
@@ -734,7 +598,7 @@ static void submit_is_published_with_its_files(void **state)
     /* The same body again is another message under another id. */
     r = request(f->gw.port, "POST", "/api/grievances/", f->chatbot.header, NULL, body);
     char *again = expect_accepted(&r, "grievance_id", gid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_true(is_uuid(again));
     assert_int_equal(published(f, again, NULL), 1);
     free(again);
@@ -749,9 +613,9 @@ static void submit_by_token_names_its_subject(void **state)
     submit_body(body, sizeof body, gid, "+27821234568", NULL);
     bearer(auth, sizeof auth, "chatbot", sub, 300, JWT_SECRET);
 
-    struct reply r = request(f->gw.port, "POST", "/api/grievances/", auth, NULL, body);
+    struct th_reply r = request(f->gw.port, "POST", "/api/grievances/", auth, NULL, body);
     char *id = expect_accepted(&r, "grievance_id", gid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(actor, sizeof actor, "{\"actor\":\"jwt:%s\"}", sub);
     expect_data(one_message(f, id, "grievance.submitted"), body, actor);
     free(id);
@@ -760,7 +624,7 @@ static void submit_by_token_names_its_subject(void **state)
     bearer(auth, sizeof auth, "agent", NULL, 300, JWT_SECRET);
     r = request(f->gw.port, "POST", "/api/grievances/", auth, NULL, body);
     id = expect_accepted(&r, "grievance_id", gid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     expect_data(one_message(f, id, "grievance.submitted"), body, "{\"actor\":\"jwt\"}");
     free(id);
 }
@@ -773,9 +637,9 @@ static void update_is_published_with_the_paths_id(void **state)
                        "\"custom\":{\"urgent\":null}}";
     snprintf(path, sizeof path, "/api/grievances/%s/", f->g_old);
 
-    struct reply r = request(f->gw.port, "PUT", path, f->agent.header, NULL, body);
+    struct th_reply r = request(f->gw.port, "PUT", path, f->agent.header, NULL, body);
     char *id = expect_accepted(&r, "grievance_id", f->g_old, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"grievance_id\":\"%s\",\"actor\":\"%s\"}", f->g_old,
              f->agent.actor);
     expect_data(one_message(f, id, "grievance.updated"), body, added);
@@ -787,7 +651,7 @@ static void update_is_published_with_the_paths_id(void **state)
              f->g_old);
     r = request(f->gw.port, "PUT", path, f->chatbot.header, NULL, same);
     id = expect_accepted(&r, "grievance_id", f->g_old, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"actor\":\"%s\"}", f->chatbot.actor);
     expect_data(one_message(f, id, "grievance.updated"), same, added);
     free(id);
@@ -800,9 +664,9 @@ static void status_update_is_published(void **state)
     const char *body = "{\"status\":\"under_evaluation\",\"notes\":\"assigned to the engineer\"}";
     snprintf(path, sizeof path, "/api/grievances/%s/status/", f->g_new);
 
-    struct reply r = request(f->gw.port, "PUT", path, f->admin.header, NULL, body);
+    struct th_reply r = request(f->gw.port, "PUT", path, f->admin.header, NULL, body);
     char *id = expect_accepted(&r, "grievance_id", f->g_new, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"grievance_id\":\"%s\",\"actor\":\"%s\"}", f->g_new,
              f->admin.actor);
     expect_data(one_message(f, id, "grievance.status_update"), body, added);
@@ -813,7 +677,7 @@ static void status_update_is_published(void **state)
     snprintf(auth, sizeof auth, "Authorization: Api-Key %s", f->agent.key);
     r = request(f->gw.port, "PUT", path, auth, NULL, "{\"status\":\"denied\"}");
     id = expect_accepted(&r, "grievance_id", f->g_new, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"grievance_id\":\"%s\",\"actor\":\"%s\"}", f->g_new,
              f->agent.actor);
     expect_data(one_message(f, id, "grievance.status_update"), "{\"status\":\"denied\"}", added);
@@ -828,9 +692,9 @@ static void user_create_and_update_are_published(void **state)
     snprintf(sub, sizeof sub, "agent-%s", f->run);
     bearer(auth, sizeof auth, "agent", sub, 300, JWT_SECRET);
 
-    struct reply r = request(f->gw.port, "POST", "/api/users/", auth, NULL, body);
+    struct th_reply r = request(f->gw.port, "POST", "/api/users/", auth, NULL, body);
     char *id = expect_accepted(&r, "phone_number", "+27821230001", NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"actor\":\"jwt:%s\"}", sub);
     expect_data(one_message(f, id, "grievance.user_upsert"), body, added);
     free(id);
@@ -839,7 +703,7 @@ static void user_create_and_update_are_published(void **state)
     r = request(f->gw.port, "PUT", "/api/users/%2B27821230001/", f->chatbot.header, NULL,
                 "{\"name\":\"Thandi M.\"}");
     id = expect_accepted(&r, "phone_number", "+27821230001", NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"phone_number\":\"+27821230001\",\"actor\":\"%s\"}",
              f->chatbot.actor);
     expect_data(one_message(f, id, "grievance.user_upsert"), "{\"name\":\"Thandi M.\"}", added);
@@ -856,9 +720,9 @@ static void file_is_published_with_its_id_or_a_fresh_one(void **state)
              "\"file_name\":\"crack.jpg\",\"file_data\":\"" B64_BYTES "\"}",
              fid, f->g_old);
 
-    struct reply r = request(f->gw.port, "POST", "/api/files/", f->agent.header, NULL, body);
+    struct th_reply r = request(f->gw.port, "POST", "/api/files/", f->agent.header, NULL, body);
     char *id = expect_accepted(&r, "file_id", fid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(added, sizeof added, "{\"actor\":\"%s\"}", f->agent.actor);
     expect_data(one_message(f, id, "grievance.file_attached"), body, added);
     free(id);
@@ -870,7 +734,7 @@ static void file_is_published_with_its_id_or_a_fresh_one(void **state)
     r = request(f->gw.port, "POST", "/api/files/", f->chatbot.header, NULL, body);
     char *made = NULL;
     id = expect_accepted(&r, "file_id", NULL, &made);
-    reply_free(&r);
+    th_reply_free(&r);
     if (!is_uuid(made))
         fail_msg("file_id %s is not a UUID", made);
     snprintf(added, sizeof added, "{\"file_id\":\"%s\",\"actor\":\"%s\"}", made, f->chatbot.actor);
@@ -885,9 +749,9 @@ static void a_clients_actor_is_never_published(void **state)
     struct fixture *f = *state;
     const char *body = "{\"phone_number\":\"+27821230002\",\"name\":\"Sipho\",\"actor\":\"grm\"}";
     size_t before = published_total(f);
-    struct reply r = request(f->gw.port, "POST", "/api/users/", f->chatbot.header, NULL, body);
+    struct th_reply r = request(f->gw.port, "POST", "/api/users/", f->chatbot.header, NULL, body);
     if (r.status == 400) {
-        expect_error(&r, 400, "invalid", "actor");
+        th_expect_error(&r, 400, "invalid", "actor");
         assert_int_equal(published_total(f), before);
     } else {
         char *id = expect_accepted(&r, "phone_number", "+27821230002", NULL);
@@ -895,7 +759,7 @@ static void a_clients_actor_is_never_published(void **state)
         assert_string_equal(str_at(data, "actor"), f->chatbot.actor);
         free(id);
     }
-    reply_free(&r);
+    th_reply_free(&r);
 }
 
 /* --- reads -------------------------------------------------------------------------------- */
@@ -903,11 +767,11 @@ static void a_clients_actor_is_never_published(void **state)
 /* GET path with the readonly key: 200 and its JSON (to free). */
 static json_t *get_ok(struct fixture *f, const char *path)
 {
-    struct reply r = request(f->gw.port, "GET", path, f->readonly.header, NULL, NULL);
+    struct th_reply r = request(f->gw.port, "GET", path, f->readonly.header, NULL, NULL);
     if (r.status != 200)
         fail_msg("GET %s: expected 200, got %ld: %s", path, r.status, r.body);
-    json_t *v = reply_json(&r);
-    reply_free(&r);
+    json_t *v = th_reply_json(&r);
+    th_reply_free(&r);
     return v;
 }
 
@@ -1160,13 +1024,13 @@ static void every_route_refuses_bad_credentials_with_401(void **state)
     size_t before = published_total(f);
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < sizeof creds / sizeof creds[0]; c++) {
-            struct reply r =
+            struct th_reply r =
                 request(f->gw.port, rt[i].method, rt[i].path, creds[c], NULL, rt[i].body);
             if (r.status != 401)
                 fail_msg("%s %s with credentials #%zu: expected 401, got %ld: %s", rt[i].method,
                          rt[i].path, c, r.status, r.body);
-            expect_error(&r, 401, "unauthenticated", NULL);
-            reply_free(&r);
+            th_expect_error(&r, 401, "unauthenticated", NULL);
+            th_reply_free(&r);
         }
     assert_int_equal(published_total(f), before);
 }
@@ -1181,25 +1045,25 @@ static void roles_a_route_does_not_serve_get_403(void **state)
     size_t before = published_total(f);
     for (size_t i = 0; i < n; i++) {
         /* readonly reads everything and writes nothing. */
-        struct reply r =
+        struct th_reply r =
             request(f->gw.port, rt[i].method, rt[i].path, f->readonly.header, NULL, rt[i].body);
         long want = rt[i].write ? 403 : 200;
         if (r.status != want)
             fail_msg("%s %s as readonly: expected %ld, got %ld: %s", rt[i].method, rt[i].path, want,
                      r.status, r.body);
         if (want == 403)
-            expect_error(&r, 403, "forbidden", NULL);
-        reply_free(&r);
+            th_expect_error(&r, 403, "forbidden", NULL);
+        th_reply_free(&r);
         /* A chatbot sets no status. */
         if (rt[i].staff_only) {
             r = request(f->gw.port, rt[i].method, rt[i].path, f->chatbot.header, NULL, rt[i].body);
-            expect_error(&r, 403, "forbidden", NULL);
-            reply_free(&r);
+            th_expect_error(&r, 403, "forbidden", NULL);
+            th_reply_free(&r);
             char auth[1200];
             bearer(auth, sizeof auth, "chatbot", "bot", 300, JWT_SECRET);
             r = request(f->gw.port, rt[i].method, rt[i].path, auth, NULL, rt[i].body);
-            expect_error(&r, 403, "forbidden", NULL);
-            reply_free(&r);
+            th_expect_error(&r, 403, "forbidden", NULL);
+            th_reply_free(&r);
         }
     }
     assert_int_equal(published_total(f), before);
@@ -1207,12 +1071,12 @@ static void roles_a_route_does_not_serve_get_403(void **state)
     for (size_t i = 0; i < n; i++) {
         if (!rt[i].write)
             continue;
-        struct reply r =
+        struct th_reply r =
             request(f->gw.port, rt[i].method, rt[i].path, f->admin.header, NULL, rt[i].body);
         if (r.status != 202)
             fail_msg("%s %s as admin: expected 202, got %ld: %s", rt[i].method, rt[i].path,
                      r.status, r.body);
-        reply_free(&r);
+        th_reply_free(&r);
     }
     assert_int_equal(published_total(f), before + 6);
 }
@@ -1321,18 +1185,18 @@ static void bad_bodies_are_400_naming_the_field_and_publish_nothing(void **state
     };
     size_t before = published_total(f);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct reply r =
+        struct th_reply r =
             request(f->gw.port, bad[i].method, bad[i].path, f->admin.header, NULL, bad[i].body);
         if (r.status != 400)
             fail_msg("bad body #%zu (%s %s %.80s): expected 400, got %ld: %s", i, bad[i].method,
                      bad[i].path, bad[i].body, r.status, r.body);
-        json_t *v = reply_json(&r);
+        json_t *v = th_reply_json(&r);
         const char *field = str_at(json_object_get(v, "error"), "field");
         if (bad[i].field && (!field || strcmp(field, bad[i].field) != 0))
             fail_msg("bad body #%zu: expected field \"%s\": %s", i, bad[i].field, r.body);
         json_decref(v);
-        expect_error(&r, 400, "invalid", NULL);
-        reply_free(&r);
+        th_expect_error(&r, 400, "invalid", NULL);
+        th_reply_free(&r);
     }
     assert_int_equal(published_total(f), before);
     assert_int_equal(th_queue_depth(f->amqp, PROBE_QUEUE), 0);
@@ -1343,16 +1207,16 @@ static void bad_bodies_are_400_naming_the_field_and_publish_nothing(void **state
              "{\"grievance_id\":\"%s-max\",\"user_info\":{\"phone_number\":\"+27821234567\","
              "\"name\":\"R\"},\"project_type\":\"water\",\"description\":\"%s\"}",
              f->run, long_desc);
-    struct reply r = request(f->gw.port, "POST", "/api/grievances/", f->admin.header, NULL, big);
+    struct th_reply r = request(f->gw.port, "POST", "/api/grievances/", f->admin.header, NULL, big);
     char *id = expect_accepted(&r, "grievance_id", NULL, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     free(id);
     char *last = strrchr(files11, '{');
     snprintf(last - 1, 2, "]");
     submit_body(too_many, sizeof too_many, "g1", "+27821234567", files11);
     r = request(f->gw.port, "POST", "/api/grievances/", f->admin.header, NULL, too_many);
     id = expect_accepted(&r, "grievance_id", "g1", NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(
         json_array_size(json_object_get(one_message(f, id, "grievance.submitted"), "files")),
         GW_API_FILES_MAX);
@@ -1374,10 +1238,10 @@ static void idempotency_key_makes_a_retry_the_same_message(void **state)
 
     char *ids[2];
     for (int i = 0; i < 2; i++) {
-        struct reply r =
+        struct th_reply r =
             request(f->gw.port, "POST", "/api/grievances/", f->chatbot.header, hdr, body);
         ids[i] = expect_accepted(&r, "grievance_id", gid, NULL);
-        reply_free(&r);
+        th_reply_free(&r);
     }
     assert_string_equal(ids[0], ids[1]);
     assert_string_equal(ids[0], want);
@@ -1388,9 +1252,9 @@ static void idempotency_key_makes_a_retry_the_same_message(void **state)
     free(ids[1]);
 
     /* The same key from another caller is another message. */
-    struct reply r = request(f->gw.port, "POST", "/api/grievances/", f->agent.header, hdr, body);
+    struct th_reply r = request(f->gw.port, "POST", "/api/grievances/", f->agent.header, hdr, body);
     char *id = expect_accepted(&r, "grievance_id", gid, NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     idem_id("grievance.submitted", f->agent.actor, ikey, other);
     assert_string_equal(id, other);
     assert_string_not_equal(id, want);
@@ -1401,7 +1265,7 @@ static void idempotency_key_makes_a_retry_the_same_message(void **state)
     r = request(f->gw.port, "POST", "/api/users/", f->chatbot.header, hdr,
                 "{\"phone_number\":\"+27821234570\",\"name\":\"Idem\"}");
     id = expect_accepted(&r, "phone_number", "+27821234570", NULL);
-    reply_free(&r);
+    th_reply_free(&r);
     idem_id("grievance.user_upsert", f->chatbot.actor, ikey, other);
     assert_string_equal(id, other);
     assert_int_equal(published(f, id, NULL), 1);
@@ -1434,17 +1298,17 @@ static void broker_down_is_503_with_retry_after_while_reads_go_on(void **state)
     snprintf(gid, sizeof gid, "it-%s-down", f->run);
     submit_body(body, sizeof body, gid, "+27821234571", NULL);
     size_t before = published_total(f);
-    struct reply r =
+    struct th_reply r =
         request(f->down.port, "POST", "/api/grievances/", f->chatbot.header, NULL, body);
-    expect_error(&r, 503, "unavailable", NULL);
+    th_expect_error(&r, 503, "unavailable", NULL);
     if (r.retry_after <= 0)
         fail_msg("a 503 without Retry-After: %s", r.body);
-    reply_free(&r);
+    th_reply_free(&r);
     r = request(f->down.port, "PUT", "/api/users/%2B27821234571/", f->agent.header, NULL,
                 "{\"name\":\"N\"}");
-    expect_error(&r, 503, "unavailable", NULL);
+    th_expect_error(&r, 503, "unavailable", NULL);
     assert_true(r.retry_after > 0);
-    reply_free(&r);
+    th_reply_free(&r);
     /* Bad input is still 400, not 503: it was never going to be published. */
     expect_refusal(f->down.port, "POST", "/api/users/", f->agent.header, NULL,
                    "{\"phone_number\":\"1\",\"name\":\"N\"}", 400, "invalid", "phone_number");
@@ -1453,7 +1317,7 @@ static void broker_down_is_503_with_retry_after_while_reads_go_on(void **state)
     r = request(f->down.port, "GET", path, f->readonly.header, NULL, NULL);
     if (r.status != 200)
         fail_msg("GET %s with the broker away: expected 200, got %ld: %s", path, r.status, r.body);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published_total(f), before);
     assert_int_equal(stop_gateway(&f->down), 0);
 }
@@ -1470,16 +1334,16 @@ static void missing_tables_are_503_saying_to_migrate(void **state)
     const char *ids[] = {f->g_old, f->g_old, f->phone, f->f_one};
     for (size_t i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "/api/%s/%s/%s", kind[i], ids[i], i == 1 ? "status/" : "");
-        struct reply r = request(f->bare.port, "GET", path, f->bare_admin.header, NULL, NULL);
-        expect_error(&r, 503, "unavailable", NULL);
+        struct th_reply r = request(f->bare.port, "GET", path, f->bare_admin.header, NULL, NULL);
+        th_expect_error(&r, 503, "unavailable", NULL);
         if (r.retry_after <= 0)
             fail_msg("GET %s: a 503 without Retry-After: %s", path, r.body);
-        json_t *v = reply_json(&r);
+        json_t *v = th_reply_json(&r);
         const char *msg = str_at(json_object_get(v, "error"), "message");
         if (!msg || !strstr(msg, "migrate"))
             fail_msg("GET %s: the 503 does not say to migrate: %s", path, r.body);
         json_decref(v);
-        reply_free(&r);
+        th_reply_free(&r);
     }
     /* The keys of that database are the only ones it knows. */
     snprintf(path, sizeof path, "/api/files/%s/", f->f_one);
@@ -1495,12 +1359,12 @@ static void keys_and_tokens_never_reach_the_log(void **state)
     struct fixture *f = *state;
     const struct key *keys[] = {&f->chatbot,  &f->agent,   &f->admin,
                                 &f->readonly, &f->revoked, &f->unknown};
-    assert_true(log_count(&f->gw.proc, "http.access") > 50);
+    assert_true(th_log_count(&f->gw.proc, "http.access") > 50);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        assert_int_equal(log_count(&f->gw.proc, keys[i]->key + 4 + GW_APIKEY_ID_LEN), 0);
-    assert_int_equal(log_count(&f->gw.proc, JWT_SECRET), 0);
+        assert_int_equal(th_log_count(&f->gw.proc, keys[i]->key + 4 + GW_APIKEY_ID_LEN), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, JWT_SECRET), 0);
     /* No token either: every one this test made starts with the same header. */
-    assert_int_equal(log_count(&f->gw.proc, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"), 0);
 }
 
 static void sigterm_stops_the_gateway_with_0(void **state)
@@ -1511,7 +1375,7 @@ static void sigterm_stops_the_gateway_with_0(void **state)
         th_proc_dump_log(&f->gw.proc, 40);
         fail_msg("sy-gateway exited with %d after SIGTERM", status);
     }
-    assert_int_equal(log_count(&f->gw.proc, "LeakSanitizer"), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, "LeakSanitizer"), 0);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "gateway/auth.h"
 #include "gateway/http.h"
 #include "harness.h"
+#include "jwt.h"
 #include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/metrics.h"
@@ -241,25 +242,6 @@ static void postgres_away_answers_503(void **state)
     gw_auth_destroy(a);
 }
 
-/* An HS256 token over claims, signed with key. */
-static void make_jwt(char *out, size_t outsz, const char *claims, const uint8_t *key,
-                     size_t key_len)
-{
-    static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    uint8_t mac[SY_SHA256_LEN];
-    char buf[1024];
-    size_t n;
-
-    assert_true(outsz > 8 + sy_base64_encoded_len(strlen(hdr)) +
-                            sy_base64_encoded_len(strlen(claims)) + 44);
-    n = sy_base64_encode(hdr, strlen(hdr), true, out);
-    out[n++] = '.';
-    n += sy_base64_encode(claims, strlen(claims), true, out + n);
-    sy_hmac_sha256(key, key_len, out, n, mac);
-    sy_base64_encode(mac, sizeof mac, true, buf);
-    snprintf(out + n, outsz - n, ".%s", buf);
-}
-
 static void jwt_is_accepted_or_refused(void **state)
 {
     struct gw_auth *a = auth_new(th_need_env("SY_PG_URL"));
@@ -270,19 +252,19 @@ static void jwt_is_accepted_or_refused(void **state)
     (void)state;
     snprintf(claims, sizeof claims, "{\"sub\":\"bot-1\",\"role\":\"chatbot\",\"exp\":%lld}",
              now + 300);
-    make_jwt(tok, sizeof tok, claims, JWT_SECRET, sizeof JWT_SECRET - 1);
+    assert_int_equal(th_make_jwt(tok, sizeof tok, claims, JWT_SECRET, sizeof JWT_SECRET - 1), 0);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(check(a, hdr, NULL, GW_ROLE_CHATBOT, &who), 0);
     assert_int_equal(who.role, GW_ROLE_CHATBOT);
     assert_string_equal(who.subject, "bot-1");
     assert_int_equal(check(a, hdr, NULL, GW_ROLE_ADMIN, &who), 403);
 
-    make_jwt(tok, sizeof tok, claims, (const uint8_t *)"another secret", 14);
+    assert_int_equal(th_make_jwt(tok, sizeof tok, claims, "another secret", 14), 0);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(check(a, hdr, NULL, GW_ROLES_ALL, &who), 401);
 
     snprintf(claims, sizeof claims, "{\"role\":\"chatbot\",\"exp\":%lld}", now - 3600);
-    make_jwt(tok, sizeof tok, claims, JWT_SECRET, sizeof JWT_SECRET - 1);
+    assert_int_equal(th_make_jwt(tok, sizeof tok, claims, JWT_SECRET, sizeof JWT_SECRET - 1), 0);
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     assert_int_equal(check(a, hdr, NULL, GW_ROLES_ALL, &who), 401);
     gw_auth_destroy(a);

@@ -28,13 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cm_http.h"
 #include "harness.h"
+#include "http.h"
 #include "sy/amqp.h"
 #include "sy/crypto.h"
 #include "sy/err.h"
@@ -83,127 +84,11 @@ struct fixture {
     size_t nmsgs;
 };
 
-/* --- processes ---------------------------------------------------------------------------- */
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    assert_true(fputs(text, fp) >= 0);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static int log_count(const struct th_proc *p, const char *needle)
-{
-    FILE *fp = fopen(p->log_path, "r");
-    if (!fp)
-        return 0;
-    char line[16384];
-    int n = 0;
-    while (fgets(line, sizeof line, fp))
-        if (strstr(line, needle))
-            n++;
-    fclose(fp);
-    return n;
-}
-
-/* --- HTTP --------------------------------------------------------------------------------- */
-
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-    int retry_after; /* -1 when absent */
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t add = size * n;
-    char *grown = realloc(r->body, r->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + r->len, p, add);
-    r->len += add;
-    grown[r->len] = '\0';
-    r->body = grown;
-    return add;
-}
-
-static size_t on_head(char *p, size_t size, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t len = size * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
-        r->retry_after = atoi(p + 12);
-    return len;
-}
-
-/* One request to 127.0.0.1:port; headers NULL-terminated ("Name: value"); body NULL for GET. */
-static struct reply request(int port, const char *path, const char *const *headers,
-                            const char *body)
-{
-    struct reply r = {.retry_after = -1};
-    char url[2048];
-    struct curl_slist *h = NULL;
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_head);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    for (size_t i = 0; headers && headers[i]; i++)
-        h = curl_slist_append(h, headers[i]);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    if (curl_easy_perform(c) != CURLE_OK)
-        r.status = 0;
-    else
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body)
-        r.body = strdup("");
-    return r;
-}
-
-static json_t *reply_json(const struct reply *r)
-{
-    json_error_t e;
-    json_t *v = json_loads(r->body, 0, &e);
-    if (!v)
-        fail_msg("status %ld, body is not JSON: %s", r->status, r->body);
-    return v;
-}
-
 /* The "field" of an error body, "" when there is none. */
 static const char *error_field(json_t *v)
 {
     const char *f = json_string_value(json_object_get(json_object_get(v, "error"), "field"));
     return f ? f : "";
-}
-
-static void expect_error(struct reply *r, long status, const char *field)
-{
-    if (r->status != status)
-        fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
-    json_t *v = reply_json(r);
-    assert_string_equal(error_field(v), field);
-    json_decref(v);
-}
-
-static void reply_free(struct reply *r)
-{
-    free(r->body);
-    r->body = NULL;
 }
 
 static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp_url)
@@ -229,9 +114,9 @@ static void wait_answer(struct gateway *g, int port, const char *path, long want
 {
     int64_t end = th_now_ms() + START_MAX_MS;
     for (;;) {
-        struct reply r = request(port, path, NULL, NULL);
+        struct th_reply r = th_http(port, "GET", path, NULL, NULL);
         bool ok = r.status != 0 && (want == 0 || r.status == want);
-        reply_free(&r);
+        th_reply_free(&r);
         if (ok)
             return;
         if (th_proc_wait(&g->proc, 0) == 0) {
@@ -324,8 +209,9 @@ static void hmac_hex(const char *key, const char *a, const char *b, char out[2 *
 }
 
 /* POSTs a Chatwoot delivery to hook; secret NULL sends no signature; delivery NULL none. */
-static struct reply chatwoot_post(struct fixture *f, int port, const char *hook, const char *secret,
-                                  long long ts, const char *delivery, const char *body)
+static struct th_reply chatwoot_post(struct fixture *f, int port, const char *hook,
+                                     const char *secret, long long ts, const char *delivery,
+                                     const char *body)
 {
     char path[256], h_ts[64], h_sig[128], h_del[160], ts_text[32], sig[2 * SY_SHA256_LEN + 8];
     const char *headers[4] = {NULL};
@@ -346,10 +232,10 @@ static struct reply chatwoot_post(struct fixture *f, int port, const char *hook,
         snprintf(h_del, sizeof h_del, "X-Chatwoot-Delivery: %s", delivery);
         headers[n++] = h_del;
     }
-    return request(port, path, headers, body);
+    return th_http(port, "POST", path, headers, body);
 }
 
-static struct reply whatsapp_post(int port, const char *secret, const char *body)
+static struct th_reply whatsapp_post(int port, const char *secret, const char *body)
 {
     char h_sig[160], sig[2 * SY_SHA256_LEN + 8];
     const char *headers[2] = {NULL};
@@ -358,7 +244,7 @@ static struct reply whatsapp_post(int port, const char *secret, const char *body
         snprintf(h_sig, sizeof h_sig, "X-Hub-Signature-256: %s", sig);
         headers[0] = h_sig;
     }
-    return request(port, "/webhooks/whatsapp", headers, body);
+    return th_http(port, "POST", "/webhooks/whatsapp", headers, body);
 }
 
 static long long now_s(void)
@@ -390,7 +276,7 @@ static int group_setup(void **state)
 
     /* The gateways spawned below inherit it. */
     snprintf(f->topology, sizeof f->topology, "%s/topology.yaml", f->dir);
-    write_file(f->topology, TOPOLOGY);
+    assert_int_equal(th_write_file(f->topology, TOPOLOGY), 0);
     assert_int_equal(setenv("SY_TOPOLOGY", f->topology, 1), 0);
     f->amqp = th_amqp(&f->topo);
     th_purge_worker(f->amqp, f->topo, PROBE_WORKER);
@@ -402,17 +288,18 @@ static int group_setup(void **state)
     snprintf(f->secret_file, sizeof f->secret_file, "%s/filed.secret", f->dir);
     char text[256];
     snprintf(text, sizeof text, "%s\n", f->cw_file_secret);
-    write_file(f->secret_file, text);
+    assert_int_equal(th_write_file(f->secret_file, text), 0);
     snprintf(f->hooks, sizeof f->hooks, "%s/webhooks.yaml", f->dir);
-    write_file(f->hooks, "chatwoot:\n"
-                         "  signed:\n"
-                         "    secret_env: GWT_CW_SECRET\n"
-                         "  filed:\n"
-                         "    secret_file: filed.secret\n"
-                         "  open:\n"
-                         "whatsapp:\n"
-                         "  verify_token_env: GWT_WA_TOKEN\n"
-                         "  app_secret_env: GWT_WA_SECRET\n");
+    static const char hooks[] = "chatwoot:\n"
+                                "  signed:\n"
+                                "    secret_env: GWT_CW_SECRET\n"
+                                "  filed:\n"
+                                "    secret_file: filed.secret\n"
+                                "  open:\n"
+                                "whatsapp:\n"
+                                "  verify_token_env: GWT_WA_TOKEN\n"
+                                "  app_secret_env: GWT_WA_SECRET\n";
+    assert_int_equal(th_write_file(f->hooks, hooks), 0);
 
     start_gateway(f, &f->gw, th_need_env("SY_AMQP_URL"));
     wait_answer(&f->gw, f->gw.health_port, "/readyz", 200);
@@ -463,14 +350,15 @@ static void chatwoot_signed_delivery_is_published_with_its_fields(void **state)
     const char *body = "{\"event\":\"message_created\",\"id\":118,\"content\":\"hi\","
                        "\"private\":false,\"sender\":{\"id\":14,\"type\":\"contact\"}}";
 
-    struct reply r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+    struct th_reply r =
+        chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
     if (r.status != 202)
         fail_msg("expected 202, got %ld: %s", r.status, r.body);
-    json_t *v = reply_json(&r);
+    json_t *v = th_reply_json(&r);
     assert_string_equal(json_string_value(json_object_get(v, "id")), id);
     assert_string_equal(json_string_value(json_object_get(v, "status")), "accepted");
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 
     json_t *env = NULL;
     assert_int_equal(published(f, id, &env), 1);
@@ -490,7 +378,7 @@ static void chatwoot_signed_delivery_is_published_with_its_fields(void **state)
     r = chatwoot_post(f, f->gw.port, "filed", f->cw_file_secret, now_s(), delivery,
                       "{\"event\":\"contact_created\",\"id\":12,\"name\":\"Jane\"}");
     assert_int_equal(r.status, 202);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 1);
 }
 
@@ -502,33 +390,33 @@ static void chatwoot_bad_signatures_get_401_naming_the_header(void **state)
 
     /* A wrong secret. */
     snprintf(d, sizeof d, "forged-%s", f->run);
-    struct reply r = chatwoot_post(f, f->gw.port, "signed", "not-the-secret", now_s(), d, body);
-    expect_error(&r, 401, "X-Chatwoot-Signature");
-    reply_free(&r);
+    struct th_reply r = chatwoot_post(f, f->gw.port, "signed", "not-the-secret", now_s(), d, body);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Signature");
+    th_reply_free(&r);
     /* The secret of another hook. */
     r = chatwoot_post(f, f->gw.port, "signed", f->cw_file_secret, now_s(), d, body);
-    expect_error(&r, 401, "X-Chatwoot-Signature");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Signature");
+    th_reply_free(&r);
     /* No signature at all. */
     r = chatwoot_post(f, f->gw.port, "signed", NULL, now_s(), d, body);
-    expect_error(&r, 401, "X-Chatwoot-Signature");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Signature");
+    th_reply_free(&r);
     /* Signed, but without the timestamp it signed. */
     char sig[2 * SY_SHA256_LEN + 8], h_sig[160], ts[32];
     snprintf(ts, sizeof ts, "%lld.", now_s());
     hmac_hex(f->cw_secret, ts, body, sig);
     snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: %s", sig);
     const char *headers[] = {h_sig, NULL};
-    r = request(f->gw.port, "/webhooks/chatwoot/signed", headers, body);
-    expect_error(&r, 401, "X-Chatwoot-Timestamp");
-    reply_free(&r);
+    r = th_http(f->gw.port, "POST", "/webhooks/chatwoot/signed", headers, body);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Timestamp");
+    th_reply_free(&r);
     /* Correctly signed, but ten minutes old, and ten minutes ahead. */
     r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s() - 600, d, body);
-    expect_error(&r, 401, "X-Chatwoot-Timestamp");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Timestamp");
+    th_reply_free(&r);
     r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s() + 600, d, body);
-    expect_error(&r, 401, "X-Chatwoot-Timestamp");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Timestamp");
+    th_reply_free(&r);
     /* Signed, then the body changed on the way. */
     snprintf(ts, sizeof ts, "%lld", now_s());
     char ts_dot[40];
@@ -538,10 +426,10 @@ static void chatwoot_bad_signatures_get_401_naming_the_header(void **state)
     snprintf(h_ts, sizeof h_ts, "X-Chatwoot-Timestamp: %s", ts);
     snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: %s", sig);
     const char *tampered[] = {h_ts, h_sig, NULL};
-    r = request(f->gw.port, "/webhooks/chatwoot/signed", tampered,
+    r = th_http(f->gw.port, "POST", "/webhooks/chatwoot/signed", tampered,
                 "{\"event\":\"conversation_created\",\"id\":11}");
-    expect_error(&r, 401, "X-Chatwoot-Signature");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Signature");
+    th_reply_free(&r);
 
     char id[96];
     snprintf(id, sizeof id, "chatwoot:%s", d);
@@ -549,7 +437,7 @@ static void chatwoot_bad_signatures_get_401_naming_the_header(void **state)
     /* The refusals marked nothing: the genuine delivery still goes through. */
     r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), d, body);
     assert_int_equal(r.status, 202);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 1);
 }
 
@@ -559,10 +447,10 @@ static void chatwoot_hook_without_secret_takes_unsigned_deliveries(void **state)
     char body[256];
     snprintf(body, sizeof body, "{\"event\":\"contact_updated\",\"id\":12,\"name\":\"open-%s\"}",
              f->run);
-    struct reply r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, body);
+    struct th_reply r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, body);
     if (r.status != 202)
         fail_msg("expected 202, got %ld: %s", r.status, r.body);
-    json_t *v = reply_json(&r);
+    json_t *v = th_reply_json(&r);
     const char *id = json_string_value(json_object_get(v, "id"));
     assert_non_null(id);
     assert_int_equal(strlen(id), 36); /* a fresh UUID without a delivery id */
@@ -572,16 +460,16 @@ static void chatwoot_hook_without_secret_takes_unsigned_deliveries(void **state)
     assert_string_equal(json_string_value(json_object_get(data, "hook")), "open");
     assert_true(json_is_null(json_object_get(data, "delivery")));
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 }
 
 static void chatwoot_unknown_hook_is_404(void **state)
 {
     struct fixture *f = *state;
-    struct reply r = chatwoot_post(f, f->gw.port, "nosuchhook", f->cw_secret, now_s(), NULL,
-                                   "{\"event\":\"message_created\"}");
-    expect_error(&r, 404, "hook_id");
-    reply_free(&r);
+    struct th_reply r = chatwoot_post(f, f->gw.port, "nosuchhook", f->cw_secret, now_s(), NULL,
+                                      "{\"event\":\"message_created\"}");
+    th_expect_error(&r, 404, NULL, "hook_id");
+    th_reply_free(&r);
 }
 
 static void chatwoot_redelivery_is_published_once(void **state)
@@ -593,17 +481,18 @@ static void chatwoot_redelivery_is_published_once(void **state)
     const char *body =
         "{\"event\":\"conversation_status_changed\",\"id\":10,\"status\":\"resolved\"}";
 
-    struct reply r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
+    struct th_reply r =
+        chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
     assert_int_equal(r.status, 202);
-    reply_free(&r);
+    th_reply_free(&r);
     for (int i = 0; i < 3; i++) {
         r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
         if (r.status != 200)
             fail_msg("redelivery %d: expected 200, got %ld: %s", i, r.status, r.body);
-        json_t *v = reply_json(&r);
+        json_t *v = th_reply_json(&r);
         assert_string_equal(json_string_value(json_object_get(v, "status")), "duplicate");
         json_decref(v);
-        reply_free(&r);
+        th_reply_free(&r);
     }
     assert_int_equal(published(f, id, NULL), 1);
 }
@@ -611,37 +500,38 @@ static void chatwoot_redelivery_is_published_once(void **state)
 static void chatwoot_bad_bodies_are_refused_naming_the_problem(void **state)
 {
     struct fixture *f = *state;
-    struct reply r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\": \"message_");
+    struct th_reply r =
+        chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\": \"message_");
     assert_int_equal(r.status, 400);
-    json_t *v = reply_json(&r);
+    json_t *v = th_reply_json(&r);
     const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
     assert_non_null(msg);
     assert_non_null(strstr(msg, "not JSON"));
     assert_non_null(strstr(msg, "line 1"));
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 
     r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "[1,2]");
     assert_int_equal(r.status, 400);
-    reply_free(&r);
+    th_reply_free(&r);
     r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"id\":1}");
-    expect_error(&r, 400, "event");
-    reply_free(&r);
+    th_expect_error(&r, 400, NULL, "event");
+    th_reply_free(&r);
     r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\":\"Message.Created\"}");
-    expect_error(&r, 400, "event");
-    reply_free(&r);
+    th_expect_error(&r, 400, NULL, "event");
+    th_reply_free(&r);
     r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL, "{\"event\":\"agent_added\"}");
-    expect_error(&r, 422, "event");
-    reply_free(&r);
+    th_expect_error(&r, 422, NULL, "event");
+    th_reply_free(&r);
     /* The schema's own check: a message id that is not an integer names the field. */
     r = chatwoot_post(f, f->gw.port, "open", NULL, 0, NULL,
                       "{\"event\":\"message_created\",\"id\":\"x\"}");
     if (r.status != 400)
         fail_msg("expected 400, got %ld: %s", r.status, r.body);
-    v = reply_json(&r);
+    v = th_reply_json(&r);
     assert_string_equal(error_field(v), "payload.id");
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 }
 
 /* --- WhatsApp ----------------------------------------------------------------------------- */
@@ -653,32 +543,33 @@ static void whatsapp_verify_answers_only_the_configured_token(void **state)
     snprintf(path, sizeof path,
              "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=1158201444",
              f->wa_token);
-    struct reply r = request(f->gw.port, path, NULL, NULL);
+    struct th_reply r = th_http(f->gw.port, "GET", path, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "1158201444");
-    reply_free(&r);
+    th_reply_free(&r);
 
     snprintf(path, sizeof path,
              "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%sx&hub.challenge=1",
              f->wa_token);
-    r = request(f->gw.port, path, NULL, NULL);
-    expect_error(&r, 403, "hub.verify_token");
-    reply_free(&r);
-    r = request(f->gw.port, "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1", NULL, NULL);
-    expect_error(&r, 403, "hub.verify_token");
-    reply_free(&r);
+    r = th_http(f->gw.port, "GET", path, NULL, NULL);
+    th_expect_error(&r, 403, NULL, "hub.verify_token");
+    th_reply_free(&r);
+    r = th_http(f->gw.port, "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1", NULL,
+                NULL);
+    th_expect_error(&r, 403, NULL, "hub.verify_token");
+    th_reply_free(&r);
     snprintf(path, sizeof path,
              "/webhooks/whatsapp?hub.mode=unsubscribe&hub.verify_token=%s&hub.challenge=1",
              f->wa_token);
-    r = request(f->gw.port, path, NULL, NULL);
+    r = th_http(f->gw.port, "GET", path, NULL, NULL);
     assert_int_equal(r.status, 403);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(path, sizeof path,
              "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=12ab",
              f->wa_token);
-    r = request(f->gw.port, path, NULL, NULL);
-    expect_error(&r, 400, "hub.challenge");
-    reply_free(&r);
+    r = th_http(f->gw.port, "GET", path, NULL, NULL);
+    th_expect_error(&r, 400, NULL, "hub.challenge");
+    th_reply_free(&r);
 }
 
 /* A delivery with a document from `wamid_doc`, a text message and a delivery receipt. */
@@ -712,14 +603,14 @@ static void whatsapp_media_becomes_one_message_and_text_none(void **state)
     snprintf(id_text, sizeof id_text, "whatsapp:%s", wamid_text);
     whatsapp_body(body, sizeof body, wamid, wamid_text);
 
-    struct reply r = whatsapp_post(f->gw.port, f->wa_secret, body);
+    struct th_reply r = whatsapp_post(f->gw.port, f->wa_secret, body);
     if (r.status != 200)
         fail_msg("expected 200, got %ld: %s", r.status, r.body);
-    json_t *v = reply_json(&r);
+    json_t *v = th_reply_json(&r);
     assert_string_equal(json_string_value(json_object_get(v, "status")), "accepted");
     assert_int_equal(json_integer_value(json_object_get(v, "published")), 1);
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 
     json_t *env = NULL;
     assert_int_equal(published(f, id, &env), 1);
@@ -741,10 +632,10 @@ static void whatsapp_media_becomes_one_message_and_text_none(void **state)
     /* WhatsApp's redelivery: acknowledged, nothing published twice. */
     r = whatsapp_post(f->gw.port, f->wa_secret, body);
     assert_int_equal(r.status, 200);
-    v = reply_json(&r);
+    v = th_reply_json(&r);
     assert_int_equal(json_integer_value(json_object_get(v, "published")), 0);
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 1);
 
     /* An image without caption, sha256 or filename: those fields are left out. */
@@ -759,7 +650,7 @@ static void whatsapp_media_becomes_one_message_and_text_none(void **state)
     r = whatsapp_post(f->gw.port, f->wa_secret, img);
     if (r.status != 200)
         fail_msg("expected 200, got %ld: %s", r.status, r.body);
-    reply_free(&r);
+    th_reply_free(&r);
     snprintf(id, sizeof id, "whatsapp:%s", wamid_img);
     assert_int_equal(published(f, id, &env), 1);
     d = json_object_get(env, "data");
@@ -777,37 +668,37 @@ static void whatsapp_bad_signatures_get_401(void **state)
     snprintf(id, sizeof id, "whatsapp:%s", wamid);
     whatsapp_body(body, sizeof body, wamid, "wamid.T");
 
-    struct reply r = whatsapp_post(f->gw.port, "not-the-app-secret", body);
-    expect_error(&r, 401, "X-Hub-Signature-256");
-    reply_free(&r);
+    struct th_reply r = whatsapp_post(f->gw.port, "not-the-app-secret", body);
+    th_expect_error(&r, 401, NULL, "X-Hub-Signature-256");
+    th_reply_free(&r);
     r = whatsapp_post(f->gw.port, NULL, body);
-    expect_error(&r, 401, "X-Hub-Signature-256");
-    reply_free(&r);
+    th_expect_error(&r, 401, NULL, "X-Hub-Signature-256");
+    th_reply_free(&r);
     const char *bad_hex[] = {"X-Hub-Signature-256: sha256=zz", NULL};
-    r = request(f->gw.port, "/webhooks/whatsapp", bad_hex, body);
-    expect_error(&r, 401, "X-Hub-Signature-256");
-    reply_free(&r);
+    r = th_http(f->gw.port, "POST", "/webhooks/whatsapp", bad_hex, body);
+    th_expect_error(&r, 401, NULL, "X-Hub-Signature-256");
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 0);
 }
 
 static void whatsapp_malformed_bodies_are_400_naming_the_problem(void **state)
 {
     struct fixture *f = *state;
-    struct reply r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":");
+    struct th_reply r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":");
     assert_int_equal(r.status, 400);
-    json_t *v = reply_json(&r);
+    json_t *v = th_reply_json(&r);
     const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
     assert_non_null(msg);
     assert_non_null(strstr(msg, "not JSON"));
     json_decref(v);
-    reply_free(&r);
+    th_reply_free(&r);
 
     r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":\"page\",\"entry\":[]}");
-    expect_error(&r, 400, "object");
-    reply_free(&r);
+    th_expect_error(&r, 400, NULL, "object");
+    th_reply_free(&r);
     r = whatsapp_post(f->gw.port, f->wa_secret, "{\"object\":\"whatsapp_business_account\"}");
-    expect_error(&r, 400, "entry");
-    reply_free(&r);
+    th_expect_error(&r, 400, NULL, "entry");
+    th_reply_free(&r);
     /* A document without its media id. */
     r = whatsapp_post(f->gw.port, f->wa_secret,
                       "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
@@ -815,8 +706,8 @@ static void whatsapp_malformed_bodies_are_400_naming_the_problem(void **state)
                       "\"messages\":[{\"from\":\"1\",\"id\":\"wamid.NOID\",\"timestamp\":\"1\","
                       "\"type\":\"document\",\"document\":{\"mime_type\":\"application/pdf\"}}]}}"
                       "]}]}");
-    expect_error(&r, 400, "entry[0].changes[0].value.messages[0].document.id");
-    reply_free(&r);
+    th_expect_error(&r, 400, NULL, "entry[0].changes[0].value.messages[0].document.id");
+    th_reply_free(&r);
     assert_int_equal(published(f, "whatsapp:wamid.NOID", NULL), 0);
 }
 
@@ -835,21 +726,21 @@ static void broker_down_is_503_with_retry_after_and_the_retry_goes_through(void 
     snprintf(id, sizeof id, "chatwoot:%s", delivery);
     const char *body = "{\"event\":\"message_created\",\"id\":501}";
     for (int i = 0; i < 2; i++) {
-        struct reply r =
+        struct th_reply r =
             chatwoot_post(f, f->down.port, "signed", f->cw_secret, now_s(), delivery, body);
         if (r.status != 503)
             fail_msg("expected 503, got %ld: %s", r.status, r.body);
         assert_int_equal(r.retry_after, 5);
-        reply_free(&r);
+        th_reply_free(&r);
     }
     char wa[4096], wamid[64], wa_id[96];
     snprintf(wamid, sizeof wamid, "wamid.DOWN%s", f->run);
     snprintf(wa_id, sizeof wa_id, "whatsapp:%s", wamid);
     whatsapp_body(wa, sizeof wa, wamid, "wamid.T2");
-    struct reply r = whatsapp_post(f->down.port, f->wa_secret, wa);
+    struct th_reply r = whatsapp_post(f->down.port, f->wa_secret, wa);
     assert_int_equal(r.status, 503);
     assert_int_equal(r.retry_after, 5);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 0);
     assert_int_equal(published(f, wa_id, NULL), 0);
     assert_int_equal(stop_gateway(&f->down), 0);
@@ -857,10 +748,10 @@ static void broker_down_is_503_with_retry_after_and_the_retry_goes_through(void 
     /* The failed publishes left no dedup mark: the senders' retries are published. */
     r = chatwoot_post(f, f->gw.port, "signed", f->cw_secret, now_s(), delivery, body);
     assert_int_equal(r.status, 202);
-    reply_free(&r);
+    th_reply_free(&r);
     r = whatsapp_post(f->gw.port, f->wa_secret, wa);
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    th_reply_free(&r);
     assert_int_equal(published(f, id, NULL), 1);
     assert_int_equal(published(f, wa_id, NULL), 1);
 }
@@ -872,7 +763,7 @@ static void expect_refused(struct fixture *f, const char *text, const char *why)
 {
     char path[1300], env[1400];
     snprintf(path, sizeof path, "%s/bad.yaml", f->dir);
-    write_file(path, text);
+    assert_int_equal(th_write_file(path, text), 0);
     snprintf(env, sizeof env, "SY_GATEWAY_WEBHOOKS=%s", path);
     struct th_proc p;
     const char *e[] = {env, "SY_HTTP_ADDR=127.0.0.1:0", "SY_GATEWAY_ADDR=127.0.0.1:0", NULL};
@@ -881,8 +772,8 @@ static void expect_refused(struct fixture *f, const char *text, const char *why)
         th_proc_cleanup(&p);
         fail_msg("sy-gateway kept running with a bad webhooks file");
     }
-    if (p.exit_status != 78 || log_count(&p, "SY_GATEWAY_WEBHOOKS") == 0 ||
-        log_count(&p, why) == 0) {
+    if (p.exit_status != 78 || th_log_count(&p, "SY_GATEWAY_WEBHOOKS") == 0 ||
+        th_log_count(&p, why) == 0) {
         th_proc_dump_log(&p, 20);
         fail_msg("expected exit 78 naming '%s', got %d", why, p.exit_status);
     }
@@ -911,17 +802,17 @@ static void sigterm_stops_the_gateway_with_0(void **state)
         th_proc_dump_log(&f->gw.proc, 40);
         fail_msg("sy-gateway exited with %d after SIGTERM", status);
     }
-    assert_int_equal(log_count(&f->gw.proc, "LeakSanitizer"), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, "LeakSanitizer"), 0);
 }
 
 static void secrets_never_reach_the_log(void **state)
 {
     struct fixture *f = *state;
-    assert_true(log_count(&f->gw.proc, "http.access") > 10);
-    assert_int_equal(log_count(&f->gw.proc, f->cw_secret), 0);
-    assert_int_equal(log_count(&f->gw.proc, f->cw_file_secret), 0);
-    assert_int_equal(log_count(&f->gw.proc, f->wa_token), 0);
-    assert_int_equal(log_count(&f->gw.proc, f->wa_secret), 0);
+    assert_true(th_log_count(&f->gw.proc, "http.access") > 10);
+    assert_int_equal(th_log_count(&f->gw.proc, f->cw_secret), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, f->cw_file_secret), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, f->wa_token), 0);
+    assert_int_equal(th_log_count(&f->gw.proc, f->wa_secret), 0);
 }
 
 /* The tests' copies of the gateway's schemas are the fleet's, byte for byte. */

@@ -162,6 +162,31 @@ void th_proc_cleanup(struct th_proc *p)
     }
 }
 
+int th_log_count(const struct th_proc *p, const char *needle)
+{
+    FILE *fp = fopen(p->log_path, "r");
+    if (!fp)
+        return 0;
+    char line[16384];
+    int n = 0;
+    while (fgets(line, sizeof line, fp))
+        if (strstr(line, needle))
+            n++;
+    fclose(fp);
+    return n;
+}
+
+int th_write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return -1;
+    int rc = fputs(text, fp) >= 0 ? 0 : -1;
+    if (fclose(fp) != 0)
+        rc = -1;
+    return rc;
+}
+
 struct sy_amqp *th_amqp(struct sy_topology **topo)
 {
     const char *url = th_need_env("SY_AMQP_URL");

@@ -38,6 +38,11 @@ int th_proc_wait(struct th_proc *p, int timeout_ms);
 void th_proc_dump_log(const struct th_proc *p, int max_lines);
 /* Kills and reaps if still running. */
 void th_proc_cleanup(struct th_proc *p);
+/* How many lines of the process's log contain needle (0 when there is no log yet). */
+int th_log_count(const struct th_proc *p, const char *needle);
+
+/* Writes text to path, replacing what was there: 0, or -1 with errno set. */
+int th_write_file(const char *path, const char *text);
 
 /* Connects the sync AMQP client to SY_AMQP_URL (skips without it), loads SY_TOPOLOGY, and
  * declares the topology. Exits the test on failure. */
