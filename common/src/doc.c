@@ -707,3 +707,78 @@ int sy_node_check_keys(const struct sy_doc *doc, const struct sy_node *map,
     }
     return 0;
 }
+
+static bool var_char(char c, bool first)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           (!first && c >= '0' && c <= '9');
+}
+
+int sy_doc_expand_env(const char *in, char *out, size_t outsz, char *why, size_t whylen)
+{
+    char name[SY_DOC_VAR_NAME_MAX + 1];
+    size_t o = 0;
+
+    if (outsz == 0) {
+        sy_errf(why, whylen, "no room for the value");
+        return -SY_ECONFIG;
+    }
+    for (const char *p = in; *p;) {
+        const char *piece = p;
+        size_t plen = 1;
+
+        if (p[0] == '$' && p[1] == '{') {
+            const char *q = p + 2, *def = NULL, *val;
+            size_t nlen, dlen = 0;
+
+            while (var_char(*q, q == p + 2))
+                q++;
+            nlen = (size_t)(q - (p + 2));
+            if (nlen == 0 || nlen > SY_DOC_VAR_NAME_MAX) {
+                sy_errf(why, whylen,
+                        "'${' must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*, at "
+                        "most %d characters)",
+                        SY_DOC_VAR_NAME_MAX);
+                return -SY_ECONFIG;
+            }
+            memcpy(name, p + 2, nlen);
+            name[nlen] = '\0';
+            if (q[0] == ':' && q[1] == '-') {
+                const char *end = strchr(q + 2, '}');
+
+                if (end) {
+                    def = q + 2;
+                    dlen = (size_t)(end - def);
+                    q = end;
+                }
+            }
+            if (*q != '}') {
+                sy_errf(why, whylen, "'${%s' is not closed (expected '}' or ':-default}')", name);
+                return -SY_ECONFIG;
+            }
+            val = getenv(name);
+            if (val && !(def && *val == '\0')) {
+                piece = val;
+                plen = strlen(val);
+            } else if (def) {
+                piece = def;
+                plen = dlen;
+            } else {
+                sy_errf(why, whylen, "environment variable %s is not set (and has no default)",
+                        name);
+                return -SY_ECONFIG;
+            }
+            p = q + 1;
+        } else {
+            p++;
+        }
+        if (plen >= outsz - o) {
+            sy_errf(why, whylen, "longer than %zu bytes after expansion", outsz - 1);
+            return -SY_ECONFIG;
+        }
+        memcpy(out + o, piece, plen);
+        o += plen;
+    }
+    out[o] = '\0';
+    return 0;
+}

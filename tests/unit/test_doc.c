@@ -489,6 +489,80 @@ static void bool_reader_edge_cases(void **state)
     sy_doc_destroy(doc);
 }
 
+static void expand_env_takes_values_defaults_and_keeps_other_dollars(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"plain", "plain"},
+        {"${DOCT_SET}", "five"},
+        {"${DOCT_SET}m and ${DOCT_SET}", "fivem and five"},
+        {"${DOCT_UNSET:-true}", "true"},
+        {"${DOCT_SET:-true}", "five"},
+        {"${DOCT_EMPTY:-30s}", "30s"}, /* as in the shell: "" takes the default */
+        {"${DOCT_EMPTY}", ""},         /* set to "" without a default: "" */
+        {"${DOCT_UNSET:-}", ""},
+        {"${DOCT_UNSET:-a:-b $x}", "a:-b $x"}, /* the default is literal up to the first '}' */
+        {"$5 costs $ and $DOCT_SET {}", "$5 costs $ and $DOCT_SET {}"},
+        {"", ""},
+    };
+    char out[64], why[256];
+
+    assert_int_equal(setenv("DOCT_SET", "five", 1), 0);
+    assert_int_equal(setenv("DOCT_EMPTY", "", 1), 0);
+    unsetenv("DOCT_UNSET");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        why[0] = '\0';
+        if (sy_doc_expand_env(cases[i].in, out, sizeof(out), why, sizeof(why)) != 0)
+            fail_msg("'%s': %s", cases[i].in, why);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("'%s' gave '%s', not '%s'", cases[i].in, out, cases[i].want);
+    }
+}
+
+static void expand_env_refuses_unset_names_unclosed_and_overlong(void **state)
+{
+    static const struct {
+        const char *in, *why;
+    } cases[] = {
+        {"${DOCT_UNSET}", "environment variable DOCT_UNSET is not set (and has no default)"},
+        {"x ${DOCT_UNSET} y", "environment variable DOCT_UNSET is not set (and has no default)"},
+        {"${1X:-5}", "'${' must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*, at most "
+                     "128 characters)"},
+        {"${}", "'${' must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*, at most "
+                "128 characters)"},
+        {"${DOCT_OPEN", "'${DOCT_OPEN' is not closed (expected '}' or ':-default}')"},
+        {"${DOCT_OPEN:-5m", "'${DOCT_OPEN' is not closed (expected '}' or ':-default}')"},
+        {"${DOCT_A-B}", "'${DOCT_A' is not closed (expected '}' or ':-default}')"},
+        {"0123456789", "longer than 7 bytes after expansion"},
+        {"${DOCT_LONG}", "longer than 7 bytes after expansion"},
+    };
+    char out[8], why[256], name[SY_DOC_VAR_NAME_MAX + 9];
+
+    unsetenv("DOCT_UNSET");
+    assert_int_equal(setenv("DOCT_LONG", "12345678", 1), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        why[0] = '\0';
+        if (sy_doc_expand_env(cases[i].in, out, sizeof(out), why, sizeof(why)) != -SY_ECONFIG)
+            fail_msg("'%s' was accepted", cases[i].in);
+        if (strcmp(why, cases[i].why) != 0)
+            fail_msg("'%s': got '%s'", cases[i].in, why);
+    }
+    /* A name of 128 characters is read; 129 is refused. */
+    memset(name, 'N', sizeof(name));
+    memcpy(name, "${", 2);
+    memcpy(name + 2 + SY_DOC_VAR_NAME_MAX, ":-ok}", 6);
+    assert_int_equal(sy_doc_expand_env(name, out, sizeof(out), why, sizeof(why)), 0);
+    assert_string_equal(out, "ok");
+    memset(name, 'N', sizeof(name));
+    memcpy(name, "${", 2);
+    memcpy(name + 3 + SY_DOC_VAR_NAME_MAX, ":-ok}", 6);
+    assert_int_equal(sy_doc_expand_env(name, out, sizeof(out), why, sizeof(why)), -SY_ECONFIG);
+    /* The exact fit: 7 bytes and the NUL. */
+    assert_int_equal(sy_doc_expand_env("1234567", out, sizeof(out), why, sizeof(why)), 0);
+    assert_int_equal(sy_doc_expand_env("x", out, 0, why, sizeof(why)), -SY_ECONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +580,8 @@ int main(void)
         cmocka_unit_test(int_reader_edge_cases),
         cmocka_unit_test(double_reader_edge_cases),
         cmocka_unit_test(bool_reader_edge_cases),
+        cmocka_unit_test(expand_env_takes_values_defaults_and_keeps_other_dollars),
+        cmocka_unit_test(expand_env_refuses_unset_names_unclosed_and_overlong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

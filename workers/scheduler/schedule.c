@@ -24,7 +24,6 @@
 #define GRACE_DEFAULT_S   30
 #define CRON_JITTER_MAX_S 3600
 #define VALUE_MAX         256 /* a setting's text after expansion, NUL included */
-#define VAR_NAME_MAX      128
 #define DATA_MAX_DEPTH    8
 #define DATA_MAX_BYTES    (64 * 1024)
 #define DATA_PATH_MAX     256
@@ -130,79 +129,6 @@ static bool valid_type(const char *s)
     return word;
 }
 
-static bool var_char(char c, bool first)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || (!first && is_digit(c));
-}
-
-/* Expands ${NAME} and ${NAME:-default} from the environment into out (outsz bytes). As in the
- * shell, the default also stands for a variable set to ""; it is taken literally up to the
- * first '}'. Any other '$' is kept. 0, or -1 with the reason in why. */
-static int expand_env(const char *in, char *out, size_t outsz, char *why, size_t whylen)
-{
-    char name[VAR_NAME_MAX + 1];
-    size_t o = 0;
-
-    for (const char *p = in; *p;) {
-        const char *piece = p;
-        size_t plen = 1;
-
-        if (p[0] == '$' && p[1] == '{') {
-            const char *q = p + 2, *def = NULL, *val;
-            size_t nlen, dlen = 0;
-
-            while (var_char(*q, q == p + 2))
-                q++;
-            nlen = (size_t)(q - (p + 2));
-            if (nlen == 0 || nlen > VAR_NAME_MAX) {
-                sy_errf(why, whylen,
-                        "'${' must be followed by a variable name ([A-Za-z_][A-Za-z0-9_]*, at "
-                        "most %d characters)",
-                        VAR_NAME_MAX);
-                return -1;
-            }
-            memcpy(name, p + 2, nlen);
-            name[nlen] = '\0';
-            if (q[0] == ':' && q[1] == '-') {
-                const char *end = strchr(q + 2, '}');
-
-                if (end) {
-                    def = q + 2;
-                    dlen = (size_t)(end - def);
-                    q = end;
-                }
-            }
-            if (*q != '}') {
-                sy_errf(why, whylen, "'${%s' is not closed (expected '}' or ':-default}')", name);
-                return -1;
-            }
-            val = getenv(name);
-            if (val && !(def && *val == '\0')) {
-                piece = val;
-                plen = strlen(val);
-            } else if (def) {
-                piece = def;
-                plen = dlen;
-            } else {
-                sy_errf(why, whylen, "environment variable %s is not set (and has no default)",
-                        name);
-                return -1;
-            }
-            p = q + 1;
-        } else {
-            p++;
-        }
-        if (plen >= outsz - o) {
-            sy_errf(why, whylen, "longer than %zu bytes after expansion", outsz - 1);
-            return -1;
-        }
-        memcpy(out + o, piece, plen);
-        o += plen;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* "5m": a whole number (at most 9 digits) and one of s, m, h, d. */
 static bool parse_duration(const char *s, int64_t *out)
 {
@@ -275,7 +201,7 @@ static int read_setting(struct loader *ld, const struct sy_node *job, const char
         return -SY_ECONFIG;
     }
     if (expand) {
-        if (expand_env(s->raw, s->val, sizeof s->val, why, sizeof why) != 0) {
+        if (sy_doc_expand_env(s->raw, s->val, sizeof s->val, why, sizeof why) != 0) {
             fail(ld, sy_node_line(s->node), "%s: %s", key, why);
             return -SY_ECONFIG;
         }

@@ -60,6 +60,15 @@ int sy_node_int(const struct sy_node *n, long long min, long long max, long long
 int sy_node_double(const struct sy_node *n, double *out, char *err, size_t errlen);
 int sy_node_bool(const struct sy_node *n, bool *out, char *err, size_t errlen);
 
+/* Expands ${NAME} and ${NAME:-default} in a configuration value from the environment into out
+ * (outsz bytes, NUL included). As in the shell, the default also stands for a variable set to
+ * ""; it is taken literally up to the first '}'. Any other '$' is kept as written. Names are
+ * [A-Za-z_][A-Za-z0-9_]*, at most SY_DOC_VAR_NAME_MAX characters. 0, or -SY_ECONFIG with the
+ * reason alone in why (a variable unset and without a default, a bad name, an unclosed "${",
+ * a result that does not fit): the caller adds the file, line and key. */
+#define SY_DOC_VAR_NAME_MAX 128
+int sy_doc_expand_env(const char *in, char *out, size_t outsz, char *why, size_t whylen);
+
 /* Checks that every key of `map` is in the NULL-terminated `allowed` list. On the first unknown
  * key returns -SY_ECONFIG with "name:line: unknown key 'k' (allowed: a, b)" in err. */
 int sy_node_check_keys(const struct sy_doc *doc, const struct sy_node *map,
