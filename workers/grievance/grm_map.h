@@ -2,7 +2,7 @@
  * deploy/config/grm.yaml. Table names, column names and status values come only from that
  * file, never from code: each site points it at its own GRM.
  *
- * The file:
+ * The file (schemas/sql/grm-mysql/0001_grm.sql is the GRM it describes by default):
  *   enabled: ${GRM_INTEGRATION_ENABLED:-true}   # false: PostgreSQL only, GRM skipped
  *   table: grievances                           # the GRM table
  *   key: chatbot_ref                            # GRM column holding our grievance_id (unique)
@@ -14,24 +14,31 @@
  *     grievance_location: location
  *     classification_status: status
  *     project_type: project_type
+ *     submitted_at: submitted_at
  *   custom:                                     # a site's own fields: custom.<name> -> column
  *     ward_no: ward_number
  *   status:                                     # our status -> GRM's value (one-to-one)
- *     pending: pending
- *     submitted: submitted
- *     under_evaluation: under_evaluation
- *     resolved: resolved
- *     denied: denied
+ *     pending: Pending
+ *     submitted: Submitted
+ *     under_evaluation: Under Evaluation
+ *     resolved: Resolved
+ *     denied: Denied
  *   pull_batch: 500                             # GRM rows read per pull round (1..10000)
  *
- * Our fields: grievance_id (always written, to `key`), user_full_name, user_contact_phone,
+ * table, key and updated are required; enabled defaults to true, pull_batch to 500. Our
+ * fields: grievance_id (always written, to `key`), user_full_name, user_contact_phone,
  * grievance_details, grievance_location, classification_status (our status, written as its
  * mapped value), project_type, submitted_at (the grievance's created_at, UTC
  * "YYYY-MM-DD HH:MM:SS"). Any of them may be left out of `fields` except
- * classification_status; custom names are 1..64 of [A-Za-z0-9_]. Every status of ours must
- * be mapped, and no two to one GRM value. Column names are 1..64 bytes, quoted when used.
- * Without a `fields`, `status` or `custom` section the defaults above apply (custom: none).
- * Values may come from the environment: ${NAME} or ${NAME:-default}. */
+ * classification_status; at most 64 custom fields, their names 1..64 of [A-Za-z0-9_]. Every
+ * status of ours must be mapped, to a value of 1..255 bytes, and no two to one GRM value
+ * (compared without regard to case, as MySQL's usual collations compare them). Table and
+ * column names are 1..64 bytes, quoted when used; no column is written twice (names compared
+ * without regard to case) and `updated` is never written: the GRM sets it. Without a
+ * `fields`, `status` or `custom` section (or one written with no value) the defaults apply: the
+ * fields as above, each status to itself (pending -> pending, ...), no custom fields.
+ * Every value may come from the environment: ${NAME} or ${NAME:-default} (sy_doc_expand_env);
+ * keys are taken as written. */
 #ifndef GRIEVANCE_GRM_MAP_H
 #define GRIEVANCE_GRM_MAP_H
 
@@ -40,14 +47,16 @@
 
 struct grm_map;
 
-/* NULL with "path:line: why" in err for a bad file (a missing one is an error too). */
+/* NULL with "path:line: why" in err for a bad file, naming the key (a missing or unreadable
+ * file is "path: why"). Checks everything, whether enabled or not. */
 struct grm_map *grm_map_load(const char *path, char *err, size_t errlen);
 void grm_map_free(struct grm_map *m);
 
 bool grm_map_enabled(const struct grm_map *m);
 size_t grm_map_pull_batch(const struct grm_map *m);
 
-/* Our status to GRM's value and back; NULL for a value the map does not hold. */
+/* Our status to GRM's value and back; NULL for a value the map does not hold. The GRM's value
+ * is matched without regard to ASCII case. */
 const char *grm_status_to_grm(const struct grm_map *m, const char *ours);
 const char *grm_status_from_grm(const struct grm_map *m, const char *theirs);
 
@@ -74,7 +83,9 @@ int grm_map_row(const struct grm_map *m, grm_lookup_fn lookup, void *ud, const c
  * Parameters: the watermark's time twice, then its key. Columns: 0 key, 1 updated, 2 status
  * (GRM's value). The caller frees it. */
 char *grm_map_pull_sql(const struct grm_map *m);
-/* The GRM table and column names (unquoted), for messages and syctl. */
+/* The GRM table and column names (unquoted), for messages and syctl; a field's column is NULL
+ * when the map leaves it out ("grievance_id" gives the key column, "custom.<name>" a custom
+ * one). */
 const char *grm_map_table(const struct grm_map *m);
 const char *grm_map_column(const struct grm_map *m, const char *field);
 
