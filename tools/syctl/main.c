@@ -62,6 +62,14 @@ static const struct sy_conf_key conf_schedule[] = {
     {0},
 };
 
+static const struct sy_conf_key conf_grm[] = {
+    CONF_ROW("SY_GRM_MAP", SY_CONF_STR, SY_DEFAULT_ROOT "/deploy/config/grm.yaml", grm_map, 0,
+             "sy-grievance's GRM map: enabled, table, columns, status values"),
+    CONF_ROW("SY_GRM_MYSQL_URL", SY_CONF_URL, NULL, grm_mysql_url, 0,
+             "the GRM's MySQL server (SY_GRM_MYSQL_URL_FILE: read it from a file)"),
+    {0},
+};
+
 static const struct {
     unsigned need;
     const struct sy_conf_key *keys;
@@ -72,6 +80,7 @@ static const struct {
     {SYCTL_NEED_AMQP, conf_amqp},
     {SYCTL_NEED_PG, conf_pg},
     {SYCTL_NEED_SCHEDULE, conf_schedule},
+    {SYCTL_NEED_GRM, conf_grm},
 };
 #define NTABLES (sizeof(conf_tables) / sizeof(conf_tables[0]))
 
@@ -250,8 +259,8 @@ static const char main_help[] =
     "       syctl --help | --version\n"
     "\n"
     "The operator's command line for Switchyard: publish messages, declare the topology,\n"
-    "inspect queues and dead letters, replay them, migrate the database, and look at and\n"
-    "trigger the scheduler's jobs.\n"
+    "inspect queues and dead letters, replay them, migrate the database, look at and\n"
+    "trigger the scheduler's jobs, and see how the GRM integration is doing.\n"
     "\n"
     "Commands:\n"
     "  publish TYPE JSON|@FILE|-      validate a message against its schema, publish it with\n"
@@ -264,6 +273,8 @@ static const char main_help[] =
     "                                 one tick of a job now\n"
     "  apikey create|list|revoke      the gateway's REST API keys: make one (shown once),\n"
     "                                 list them, revoke one\n"
+    "  grm status|history             sy-grievance's link with the legacy GRM database: its\n"
+    "                                 state, and its latest exchanges\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -274,7 +285,7 @@ static const struct {
     {"publish", syctl_cmd_publish}, {"topology", syctl_cmd_topology},
     {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
     {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
-    {"apikey", syctl_cmd_apikey},
+    {"apikey", syctl_cmd_apikey},   {"grm", syctl_cmd_grm},
 };
 
 static int run(int argc, char **argv)

@@ -81,6 +81,7 @@ char *syctl_base64(const void *p, size_t len);
 #define SYCTL_NEED_AMQP     0x4u
 #define SYCTL_NEED_PG       0x8u
 #define SYCTL_NEED_SCHEDULE 0x10u /* the scheduler's schedule file and group */
+#define SYCTL_NEED_GRM      0x20u /* sy-grievance's GRM map and the GRM's MySQL server */
 
 struct syctl_conf {
     char *log_level;
@@ -91,6 +92,8 @@ struct syctl_conf {
     char *migrations_dir;
     char *schedule;
     char *scheduler_group;
+    char *grm_map;
+    char *grm_mysql_url;
 };
 
 struct sy_amqp;
@@ -138,6 +141,7 @@ int syctl_cmd_dead(struct syctl *c, int argc, char **argv);
 int syctl_cmd_migrate(struct syctl *c, int argc, char **argv);
 int syctl_cmd_schedule(struct syctl *c, int argc, char **argv);
 int syctl_cmd_apikey(struct syctl *c, int argc, char **argv);
+int syctl_cmd_grm(struct syctl *c, int argc, char **argv);
 
 /* --- Dead letters: what their headers say ------------------------------------------------- */
 
