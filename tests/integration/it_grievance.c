@@ -1434,6 +1434,9 @@ static void grm_database_stopped_mid_stream_loses_nothing(void **state)
     th_sleep_ms(500);
     json_t *dead = take_dead(f);
     json_t *first = json_array_get(dead, 0);
+    json_t *task = first ? pg_row(f, "SELECT status, result::text FROM tasks WHERE task_id = $1", 1,
+                                  (const char *[]){str_of(first, "id")})
+                         : NULL;
     CHECK(f, done == ALL, "%lld of %d tasks done", done, ALL);
     const char *got_id = NULL;
     int n = announced(f, sgid, NULL, &got_id);
@@ -1444,9 +1447,11 @@ static void grm_database_stopped_mid_stream_loses_nothing(void **state)
           pg_count(f, "SELECT count(*) FROM tasks WHERE task_id = $1 AND status = 'done'", sid) ==
               1,
           "%s is not done", sid);
-    CHECK(f, json_array_size(dead) == 0, "%zu dead letter(s), the first %s: %s",
-          json_array_size(dead), first ? str_of(first, "id") : "-",
-          first ? str_of(first, "reason") : "-");
+    CHECK(f, json_array_size(dead) == 0,
+          "%zu dead letter(s), the first %s: %s (its task: %s, result %s)", json_array_size(dead),
+          first ? str_of(first, "id") : "-", first ? str_of(first, "reason") : "-",
+          task ? cell(task, 0) : "none", task ? cell(task, 1) : "-");
+    json_decref(task);
     json_decref(dead);
     end_checks(f);
 }
