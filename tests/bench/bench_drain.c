@@ -7,8 +7,6 @@
  *   3. the idle RSS of a worker consuming an empty queue;
  *   4. the time from process start to the first message handled (median of 7).
  * N defaults to 200000 (SY_BENCH_N). Prints figures and ratios; always exits 0 when it ran. */
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -19,44 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bare_consumer.h"
 #include "harness.h"
 #include "sy/amqp.h"
 #include "sy/topology.h"
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User plus system CPU seconds a process has used so far. */
-static double cpu_s(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long ut = 0, st = 0;
-    /* Fields 14 and 15; the command name (field 2) has no spaces here. */
-    if (!f ||
-        fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        ut = st = 0;
-    if (f)
-        fclose(f);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static void check_reply(amqp_rpc_reply_t r, const char *what)
-{
-    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-        fprintf(stderr, "bench: %s failed (%d)\n", what, (int)r.reply_type);
-        exit(1);
-    }
-}
-
 static void prefill(struct sy_amqp *a, const char *run, long n)
 {
-    double t0 = mono_s();
+    double t0 = th_mono_s();
     for (long i = 0; i < n; i++) {
         if (th_publish_probe(a, "sy.events", "probe.work", run, i, "ack", -1, -1, NULL) != 0) {
             fprintf(stderr, "bench: publish failed: %s\n", sy_amqp_error(a));
@@ -69,53 +37,7 @@ static void prefill(struct sy_amqp *a, const char *run, long n)
     }
     if (sy_amqp_wait_confirms(a, 60000) != 0)
         exit(1);
-    fprintf(stderr, "bench: prefilled %ld messages in %.2f s\n", n, mono_s() - t0);
-}
-
-/* The baseline: what a hand-written librabbitmq consumer does at best. */
-static double bare_consumer(const char *url_in, long n, double *cpu)
-{
-    double cpu0 = cpu_s(getpid());
-    char *url = strdup(url_in);
-    struct amqp_connection_info ci;
-    if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK)
-        exit(1);
-    amqp_connection_state_t conn = amqp_new_connection();
-    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
-    double t0 = mono_s();
-    if (amqp_socket_open(sock, ci.host, ci.port) != AMQP_STATUS_OK)
-        exit(1);
-    /* "amqp://host:port/" names the empty vhost in the URL grammar; brokers mean "/". */
-    const char *vhost = ci.vhost && *ci.vhost ? ci.vhost : "/";
-    check_reply(
-        amqp_login(conn, vhost, 0, 131072, 15, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password),
-        "login");
-    amqp_channel_open(conn, 1);
-    check_reply(amqp_get_rpc_reply(conn), "channel");
-    amqp_basic_qos(conn, 1, 0, 1000, 0);
-    check_reply(amqp_get_rpc_reply(conn), "qos");
-    amqp_basic_consume(conn, 1, amqp_cstring_bytes("sy.probe"), amqp_empty_bytes, 0, 0, 0,
-                       amqp_empty_table);
-    check_reply(amqp_get_rpc_reply(conn), "consume");
-    long got = 0;
-    uint64_t last_tag = 0;
-    while (got < n) {
-        amqp_envelope_t env;
-        amqp_maybe_release_buffers(conn);
-        check_reply(amqp_consume_message(conn, &env, NULL, 0), "consume_message");
-        got++;
-        last_tag = env.delivery_tag;
-        amqp_destroy_envelope(&env);
-        if (got % 250 == 0 || got == n)
-            amqp_basic_ack(conn, 1, last_tag, 1);
-    }
-    double took = mono_s() - t0;
-    *cpu = cpu_s(getpid()) - cpu0;
-    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-    amqp_destroy_connection(conn);
-    free(url);
-    return took;
+    fprintf(stderr, "bench: prefilled %ld messages in %.2f s\n", n, th_mono_s() - t0);
 }
 
 /* Reads one counter from the worker's /metrics (sum over its label sets); -1 on failure. */
@@ -209,7 +131,7 @@ int main(void)
         prefill(a, run, n);
         if (*round == 'B') {
             double cpu;
-            double t = bare_consumer(url, n, &cpu);
+            double t = th_bare_drain(url, "sy.probe", n, &cpu);
             cpu_bare += cpu;
             printf("baseline  bare librabbitmq consumer: %ld msgs in %.3f s = %.0f msg/s\n", n, t,
                    n / t);
@@ -219,12 +141,12 @@ int main(void)
         const char *threads = *round == '1' ? "SY_HANDLER_THREADS=1" : "SY_HANDLER_THREADS=4";
         const char *env[] = {
             "SY_PROBE_NOOP=1", "SY_PREFETCH=1000", "SY_LOG_LEVEL=warn", http, threads, NULL};
-        double t0 = mono_s();
+        double t0 = th_mono_s();
         th_proc_spawn(&w, bin, env);
-        while (metric(port, "sy_acked_total") < n && mono_s() - t0 < 600)
+        while (metric(port, "sy_acked_total") < n && th_mono_s() - t0 < 600)
             th_sleep_ms(2);
-        double t = mono_s() - t0;
-        *(*round == '1' ? &cpu1 : &cpu4) += cpu_s(w.pid);
+        double t = th_mono_s() - t0;
+        *(*round == '1' ? &cpu1 : &cpu4) += th_cpu_s(w.pid);
         printf("runtime   sy-probe no-op, %c thread%s: %ld msgs in %.3f s = %.0f msg/s\n", *round,
                *round == '1' ? " " : "s", n, t, n / t);
         *(*round == '1' ? &rt1 : &rt4) += t;
