@@ -4,7 +4,8 @@
  * of good and bad messages stores every good one once and dead-letters each bad one with a
  * reason naming its field, while a status change for a grievance that does not exist waits for
  * a retry; changed details reach both sides; redeliveries and resubmissions change nothing and
- * hold nothing else back; a status change reaches PostgreSQL, the GRM and sy.chatbot once; the
+ * hold nothing else back; a row the GRM refuses rejects its own message alone, naming the
+ * column; a status change reaches PostgreSQL, the GRM and sy.chatbot once; the
  * GRM's MariaDB stopped for half a minute loses nothing and dead-letters nothing; a pull brings
  * a GRM status back and settles conflicts by the rule of grievance.h; equal attachments are
  * stored once; GRM_INTEGRATION_ENABLED=false keeps the GRM out and the copy pending until a
@@ -1314,6 +1315,59 @@ static void status_update_reaches_postgres_the_grm_and_the_chatbot_once(void **s
     end_checks(f);
 }
 
+/* --- a row the GRM refuses ---------------------------------------------------------------- */
+
+static void grm_refusing_a_row_rejects_only_its_own_message(void **state)
+{
+    struct fixture *f = *state;
+    char gid[3][96], id[3][96];
+    if (!f->w.running)
+        start_worker(f, true);
+    for (int i = 0; i < 3; i++) {
+        name_of(f, "g", gid[i], sizeof gid[i], "refused-%d", i);
+        name_of(f, "m", id[i], sizeof id[i], "refused-%d", i);
+        json_t *d = submission(f, gid[i], 660 + i, "the GRM's column is too narrow");
+        if (i == 1) /* longer than the reference GRM's ward_number VARCHAR(16) */
+            json_object_set_new(d, "custom",
+                                json_pack("{s:s}", "ward_no", "ward twelve, north side, block C"));
+        publish(f, "grievance.submitted", id[i], d);
+    }
+    confirm(f);
+    wait_done(f, id[0]);
+    wait_done(f, id[2]);
+    int64_t end = th_now_ms() + 10000;
+    while (th_queue_depth(f->amqp, DEAD) < 1 && th_now_ms() < end)
+        th_sleep_ms(100);
+    json_t *dead = take_dead(f);
+    const char *reason = dead_reason(dead, id[1]);
+    if (!reason)
+        fail_msg("%s was not dead-lettered", id[1]);
+    fprintf(stderr, "refused by the GRM: %s\n", reason);
+    assert_non_null(strstr(reason, "ward_number"));
+    assert_int_equal(json_array_size(dead), 1);
+    json_decref(dead);
+    /* The others are copied; the refused one stays in PostgreSQL, its copy pending. */
+    assert_int_equal(grm_rows(f, gid[0], NULL), 1);
+    assert_int_equal(grm_rows(f, gid[2], NULL), 1);
+    assert_int_equal(grm_rows(f, gid[1], NULL), 0);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM grievances WHERE grievance_id = $1", gid[1]),
+                     1);
+    assert_int_equal(
+        pg_count(f, "SELECT count(*) FROM grm_sync WHERE grievance_id = $1 AND pending", gid[1]),
+        1);
+    assert_int_equal(pg_count(f,
+                              "SELECT count(*) FROM sync_history WHERE grievance_id = $1"
+                              " AND direction = 'push' AND outcome = 'failed'",
+                              gid[1]),
+                     1);
+    json_t *row =
+        pg_row(f, "SELECT status, error FROM tasks WHERE task_id = $1", 1, (const char *[]){id[1]});
+    assert_non_null(row);
+    assert_string_equal(cell(row, 0), "rejected");
+    json_decref(row);
+    end_checks(f);
+}
+
 /* --- 5. the GRM's MariaDB away for half a minute ------------------------------------------ */
 
 static void grm_database_stopped_mid_stream_loses_nothing(void **state)
@@ -1798,6 +1852,7 @@ int main(void)
         cmocka_unit_test_setup(pull_brings_grm_status_back_and_settles_conflicts_by_time,
                                reset_checks),
         cmocka_unit_test_setup(equal_attachments_are_stored_once, reset_checks),
+        cmocka_unit_test_setup(grm_refusing_a_row_rejects_only_its_own_message, reset_checks),
         cmocka_unit_test_setup(grm_database_stopped_mid_stream_loses_nothing, reset_checks),
         cmocka_unit_test_setup(grm_disabled_keeps_the_copy_pending_until_a_pull_once_enabled,
                                reset_checks),
