@@ -14,8 +14,13 @@
  * Conflict rule, when the GRM changed a status while PostgreSQL held a change it had not yet
  * pushed: the later change wins, judged by PostgreSQL's updated_at against the GRM row's
  * updated column (both UTC); a tie goes to the GRM, whose officers own the case. Either way
- * the conflict is recorded in sync_history with both values and the winner. A pull also pushes
- * the grievances still pending after a minute, so nothing waits for its message's retry. */
+ * the conflict is recorded in sync_history with both values and the winner. When the GRM wins,
+ * the grievance stays pending: its other changes still go out, now with the GRM's status. A
+ * pull also pushes the grievances still pending after a minute (those the GRM refused five
+ * times wait for their next change), so nothing waits for its message's retry.
+ *
+ * A status change is announced as soon as PostgreSQL holds it, whether or not the GRM has its
+ * copy yet. */
 #ifndef GRIEVANCE_GRIEVANCE_H
 #define GRIEVANCE_GRIEVANCE_H
 

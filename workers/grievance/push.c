@@ -270,9 +270,9 @@ out:
     return rc;
 }
 
-static const char sql_pending[] =
-    "SELECT grievance_id FROM grm_sync WHERE pending AND changed_at < now() - $1::interval"
-    " ORDER BY grievance_id LIMIT $2 FOR UPDATE SKIP LOCKED";
+static const char sql_pending[] = "SELECT grievance_id FROM grm_sync WHERE pending AND attempts < 5"
+                                  " AND changed_at < now() - $1::interval"
+                                  " ORDER BY grievance_id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 int gr_push_pending(struct gr_store *s, const char *age, int max, char *why, size_t whylen)
 {

@@ -324,7 +324,9 @@ static int load_states(struct gr_store *s, struct gr_item *items, size_t n)
                 it->state = S_STORED;
                 it->stored = true;
                 it->push = it->kind != K_USER && it->kind != K_FILE;
-                it->announce = json_incref(json_object_get(done, "announce"));
+                json_t *a = json_object_get(done, "announce");
+
+                it->announce = json_is_object(a) ? json_incref(a) : NULL;
                 json_decref(done);
             }
         }
@@ -363,7 +365,7 @@ static const char sql_files_json[] =
 static const char sql_pending_json[] =
     "INSERT INTO grm_sync (grievance_id)"
     " SELECT DISTINCT value FROM json_array_elements_text($1::json)"
-    " ON CONFLICT (grievance_id) DO UPDATE SET pending = true, changed_at = now()";
+    " ON CONFLICT (grievance_id) DO UPDATE SET pending = true, changed_at = now(), attempts = 0";
 
 static int by_key(const void *a, const void *b)
 {
@@ -690,7 +692,7 @@ static int record_tasks(struct gr_store *s, struct gr_item *items, size_t n)
         else
             status = "done";
         json_array_append_new(rows,
-                              json_pack("{s:s, s:s, s:s, s:{s:s?, s:O?}, s:s?}", "task_id", it->id,
+                              json_pack("{s:s, s:s, s:s, s:{s:s?, s:O*}, s:s?}", "task_id", it->id,
                                         "task_name", kind_types[it->kind], "status", status,
                                         "result", "grievance_id", it->gid, "announce", it->announce,
                                         "error", it->v == SY_ACK ? NULL : it->why));
@@ -703,26 +705,24 @@ static int record_tasks(struct gr_store *s, struct gr_item *items, size_t n)
 
 /* --- announcements ------------------------------------------------------------------------ */
 
+/* Announces every status change PostgreSQL now holds, whether or not the GRM took its copy:
+ * the citizen hears of it once it is recorded. A task left for a retry (its GRM copy) forgets
+ * its announcement, so the retry does not make it again. */
 static void announce(struct gr_store *s, struct gr_item *items, size_t n)
 {
-    json_t *done = json_array();
+    json_t *done = json_array(), *said = json_array();
 
     for (size_t i = 0; i < n; i++) {
         struct gr_item *it = &items[i];
         char id[SY_MSG_ID_MAX + 1];
         void *mp = NULL;
         size_t len = 0;
-        int rc;
+        int rc = 0;
 
-        if (!it->announce || it->v != SY_ACK)
+        if (!it->announce || !it->stored || it->v == SY_REJECT)
             continue;
-        if (!s->w) {
-            json_array_append_new(done, json_string(it->id));
-            continue;
-        }
         snprintf(id, sizeof id, "status:%.*s", SY_MSG_ID_MAX - 7, it->id);
-        rc = sy_json_to_msgpack(it->announce, &mp, &len);
-        if (rc == 0)
+        if (s->w && (rc = sy_json_to_msgpack(it->announce, &mp, &len)) == 0)
             rc = sy_worker_publish(s->w, "grievance.status_changed", id, mp, len,
                                    PUBLISH_TIMEOUT_MS, NULL);
         free(mp);
@@ -730,18 +730,26 @@ static void announce(struct gr_store *s, struct gr_item *items, size_t n)
             gr_verdict(it, sy_err_retriable(rc) ? SY_RETRY : SY_REJECT,
                        "grievance.status_changed not published: %s", sy_strerror(rc));
         else
-            json_array_append_new(done, json_string(it->id));
+            json_array_append_new(it->v == SY_ACK ? done : said, json_string(it->id));
     }
+    /* If these fail, the tasks still say stored with their announcement: a redelivery makes
+     * it again under the same id, which consumers drop. */
     if (json_array_size(done) > 0 &&
         gr_exec_json(s,
                      "UPDATE tasks SET status = 'done', updated_at = now()"
                      " WHERE task_id IN (SELECT json_array_elements_text($1::json))",
                      done, NULL) != 0)
-        /* The announcements went out; their tasks say stored, so a redelivery repeats them
-         * under the same ids, which consumers drop. */
         sy_log_write(SY_LOG_WARN, "grievance.ledger", -1, sy_pg_error(s->pg),
                      "could not mark %zu announced task(s) done", json_array_size(done));
+    if (json_array_size(said) > 0 &&
+        gr_exec_json(s,
+                     "UPDATE tasks SET result = result - 'announce', updated_at = now()"
+                     " WHERE task_id IN (SELECT json_array_elements_text($1::json))",
+                     said, NULL) != 0)
+        sy_log_write(SY_LOG_WARN, "grievance.ledger", -1, sy_pg_error(s->pg),
+                     "could not record %zu announcement(s) made", json_array_size(said));
     json_decref(done);
+    json_decref(said);
 }
 
 /* --- the batch ---------------------------------------------------------------------------- */
@@ -762,8 +770,10 @@ static void reset(struct gr_item *items, size_t n)
             it->stored = it->push = false;
             json_decref(it->announce);
             it->announce = NULL;
-            if (it->v == SY_RETRY)
+            if (it->v0 == SY_ACK) {
                 it->v = SY_ACK;
+                it->why[0] = '\0';
+            }
         }
     }
 }
@@ -802,6 +812,13 @@ void gr_store_batch(struct gr_store *s, struct sy_msg **msgs, size_t n)
 
         it->msg = msgs[i];
         it->id = sy_msg_id(msgs[i]);
+        /* A message in the batch twice (a redelivery meeting its original): the first does
+         * the work, the other is acked with nothing to do. */
+        for (size_t j = 0; j < i && it->kind != K_OTHER; j++)
+            if (strcmp(items[j].id, it->id) == 0)
+                it->kind = K_OTHER;
+        if (it->kind == K_OTHER)
+            continue;
         while (k < K_OTHER && strcmp(kind_types[k], sy_msg_type(msgs[i])) != 0)
             k++;
         it->kind = (enum gr_kind)k;
@@ -831,6 +848,8 @@ void gr_store_batch(struct gr_store *s, struct sy_msg **msgs, size_t n)
         if (items[i].state == S_NEW && items[i].v == SY_ACK &&
             (items[i].kind == K_SUBMITTED || items[i].kind == K_FILE))
             store_files(s, &items[i]);
+    for (size_t i = 0; i < n; i++)
+        items[i].v0 = items[i].v;
 
     rc = run(s, items, n, true);
     if (rc == -SY_EDBDATA) {

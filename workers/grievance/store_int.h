@@ -41,10 +41,11 @@ struct gr_item {
     json_t *data;
     const char *id, *gid;
     enum gr_state state;
-    bool stored;       /* its PostgreSQL effects are in this transaction (or an earlier one) */
-    bool push;         /* its grievance's GRM copy must be written */
-    json_t *announce;  /* grievance.status_changed data to publish, owned */
-    enum sy_verdict v; /* decided so far (ACK until something fails) */
+    bool stored;        /* its PostgreSQL effects are in this transaction (or an earlier one) */
+    bool push;          /* its grievance's GRM copy must be written */
+    json_t *announce;   /* grievance.status_changed data to publish, owned */
+    enum sy_verdict v;  /* decided so far (ACK until something fails) */
+    enum sy_verdict v0; /* decided before the transaction (checks, file store) */
     char why[512];
 };
 
