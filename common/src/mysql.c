@@ -18,6 +18,7 @@
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/mysql.h"
+#include "text_int.h"
 
 #define MY_ERR_MAX        512
 #define MY_PARAMS_MAX     65535 /* the protocol's limit */
@@ -255,17 +256,6 @@ static int fail_stmt(struct sy_mysql *m, MYSQL_STMT *st, int64_t started)
 
 /* --- URL -------------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A malloc'd percent-decoded copy of s[0..n); NULL when malformed (or holding NUL) or out of
  * memory (*oom set). */
 static char *pct_decode(const char *s, size_t n, bool *oom)
@@ -281,8 +271,8 @@ static char *pct_decode(const char *s, size_t n, bool *oom)
             out[j++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = hi < 0 ? -1 : hexval(s[i + 2]);
+        int hi = i + 2 < n ? sy__hexval(s[i + 1]) : -1;
+        int lo = hi < 0 ? -1 : sy__hexval(s[i + 2]);
         if (lo >= 0 && (hi || lo)) {
             out[j++] = (char)(hi * 16 + lo);
             i += 2;
