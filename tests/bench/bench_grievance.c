@@ -4,7 +4,7 @@
  *   B. N messages of the grievances' size pre-filled into sy.grievance and drained by a bare
  *      consumer (prefetch 1000, multiple acks): what the broker delivers at best;
  *   G. N grievance.submitted pre-filled into sy.grievance while nothing consumes it (each its
- *      own grievance and citizen, a ~500-byte description, no files), then sy-grievance starts
+ *      own grievance and citizen, a ~590-byte description, no files), then sy-grievance starts
  *      and the clock runs until all N grievances are rows in PostgreSQL and in the GRM table.
  *      Every 100 ms the worker's count of stored messages is read from /metrics; the rows are
  *      counted once it says all are in (counting 100k rows ten times a second would take a
