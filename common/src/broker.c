@@ -1878,9 +1878,15 @@ static void *handler_main(void *arg)
     int rc = 0;
 
     if (h->handle_batch) {
+        size_t share = b->o.prefetch / (b->o.threads ? b->o.threads : 1);
+
         max = h->batch_max ? h->batch_max : 1;
         if (max > BATCH_CAP)
             max = BATCH_CAP;
+        /* A thread cannot expect more than its share of the prefetch window: waiting for a
+         * bigger batch would only wait out batch_wait_ms every time. */
+        if (share >= 1 && max > share)
+            max = share;
     }
     ds = calloc(max, sizeof *ds);
     msgs = calloc(max, sizeof *msgs);

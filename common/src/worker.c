@@ -58,7 +58,8 @@ static const struct sy_conf_key settings_keys[] = {
     {"SY_HTTP_ADDR", SY_CONF_STR, "127.0.0.1:0", 0, 0, S_(http_addr), 0,
      "host:port of /healthz, /readyz and /metrics (port 0: any free port)"},
     {"SY_PREFETCH", SY_CONF_INT, "256", 1, 2000, S_(prefetch), 0,
-     "deliveries held at once (basic.qos)"},
+     "deliveries held at once (basic.qos); unset for a batch handler: enough for a full batch "
+     "per handler thread (at most 2000)"},
     {"SY_HANDLER_THREADS", SY_CONF_INT, "4", 1, 256, S_(threads), 0, "handler threads"},
     {"SY_SCHEMA_DIR", SY_CONF_STR, SY_DEFAULT_ROOT "/schemas/messages", 0, 0, S_(schema_dir), 0,
      "message schemas (<type>.yaml)"},
@@ -428,6 +429,14 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         goto out;
     }
 
+    /* A batch handler fills its batches only if the window holds one per thread. */
+    const char *pf = getenv("SY_PREFETCH");
+
+    if (h->handle_batch && h->batch_max && (!pf || !*pf)) {
+        long long want = w.s.threads * (long long)h->batch_max;
+
+        w.s.prefetch = want > 2000 ? 2000 : want < w.s.prefetch ? w.s.prefetch : want;
+    }
     struct sy_broker_opts bo = {
         .url = w.s.amqp_url,
         .instance = w.instance,

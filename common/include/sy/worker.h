@@ -31,7 +31,9 @@ struct sy_handler {
      * borrowed for the call. Exactly one of handle / handle_batch is set. */
     enum sy_verdict (*handle)(void *tstate, struct sy_msg *msg);
     /* Up to batch_max messages (at least one); set each verdict with sy_msg_fail (unset =
-     * ACK). The runtime waits at most batch_wait_ms for a batch to fill. */
+     * ACK). The runtime waits at most batch_wait_ms for a batch to fill. Without SY_PREFETCH
+     * the prefetch window is sized for a full batch per handler thread (at most 2000); a
+     * batch never waits for more than its thread's share of the window. */
     void (*handle_batch)(void *tstate, struct sy_msg **msgs, size_t n);
     unsigned batch_max;
     unsigned batch_wait_ms;
