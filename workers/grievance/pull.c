@@ -154,7 +154,8 @@ out:
 
 /* One round: the next pull_batch GRM rows past the watermark, in one PostgreSQL transaction
  * that also moves the watermark. *more: a full batch came, so there may be more. */
-static int pull_round(struct gr_store *s, bool *more, bool *busy, char *why, size_t whylen)
+static int pull_round(struct gr_store *s, bool *more, bool *busy, long long *rows_read, char *why,
+                      size_t whylen)
 {
     struct sy_pg_res *lock = NULL, *wm = NULL;
     struct sy_mysql_res *rows = NULL;
@@ -213,11 +214,11 @@ static int pull_round(struct gr_store *s, bool *more, bool *busy, char *why, siz
         if ((rc = sy_pg_exec(s->pg, sql_set_watermark, 3, params, NULL)) != 0)
             goto pg_fail;
     }
-    gr_monitor(s, "last_pull_rows", n > 0 ? "some" : "none");
-    gr_monitor(s, "connected", "true");
+    gr_monitor(s, true, NULL);
     if ((rc = sy_pg_commit(s->pg)) != 0)
         goto pg_fail;
     *more = (size_t)n >= grm_map_pull_batch(s->map);
+    *rows_read += n;
     goto out;
 pg_fail:
     snprintf(why, whylen, "PostgreSQL: %s (%s)", sy_strerror(rc), sy_pg_error(s->pg));
@@ -240,6 +241,9 @@ void gr_pull(struct gr_store *s, struct sy_msg *msg)
     char why[768] = "";
     bool more = true, busy = false;
     int64_t limit = 0;
+    long long nrows = 0;
+    char text[32];
+    const char *params[1] = {text};
     int rc, rounds = s->pull_rounds;
 
     if (!grm_map_enabled(s->map))
@@ -256,9 +260,9 @@ void gr_pull(struct gr_store *s, struct sy_msg *msg)
             rounds = (int)want;
     }
     for (int round = 0; more && round < rounds; round++) {
-        if (pull_round(s, &more, &busy, why, sizeof why) != 0) {
-            if (s->pg)
-                gr_monitor(s, "last_error", why);
+        if (pull_round(s, &more, &busy, &nrows, why, sizeof why) != 0) {
+            gr_monitor(s, false, why);
+            gr_monitor_flush(s);
             sy_msg_fail(msg, SY_RETRY, "%s", why);
             return;
         }
@@ -267,6 +271,14 @@ void gr_pull(struct gr_store *s, struct sy_msg *msg)
             return;
         }
     }
+    /* When the last pull ran and how many GRM rows it read (the watermark says how far). */
+    snprintf(text, sizeof text, "%lld", nrows);
+    (void)sy_pg_exec(s->pg,
+                     "INSERT INTO system_monitoring (component, name, value)"
+                     " VALUES ('grm', 'last_pull_rows', $1) ON CONFLICT (component, name)"
+                     " DO UPDATE SET value = EXCLUDED.value, at = now()",
+                     1, params, NULL);
     if (gr_push_pending(s, PENDING_AGE, PENDING_MAX, why, sizeof why) != 0)
         sy_msg_fail(msg, SY_RETRY, "%s", why);
+    gr_monitor_flush(s);
 }

@@ -158,39 +158,61 @@ out:
     return rc;
 }
 
+/* Each grievance's GRM state after a copy, with a sync_history row: ok clears pending, a
+ * failure leaves it pending with the error. $2 (fresh): the grievances changed in this batch,
+ * so a failure starts their attempts afresh; a sweep's retry adds one. */
 static const char sql_pushed[] =
-    "WITH x AS (SELECT * FROM json_to_recordset($1::json) AS x(grievance_id text, ok boolean,"
-    "   detail text)),"
-    " s AS (UPDATE grm_sync SET"
-    "   pending = CASE WHEN x.ok THEN false ELSE grm_sync.pending END,"
-    "   pushed_at = CASE WHEN x.ok THEN now() ELSE grm_sync.pushed_at END,"
-    "   pushed_status = CASE WHEN x.ok THEN g.status ELSE grm_sync.pushed_status END,"
-    "   attempts = CASE WHEN x.ok THEN 0 ELSE grm_sync.attempts + 1 END,"
-    "   last_error = CASE WHEN x.ok THEN NULL ELSE x.detail END"
-    "   FROM x JOIN grievances g USING (grievance_id)"
-    "   WHERE grm_sync.grievance_id = x.grievance_id)"
+    "WITH x AS (SELECT x.*, g.status FROM json_to_recordset($1::json) AS x(grievance_id text,"
+    "   ok boolean, detail text) JOIN grievances g USING (grievance_id)),"
+    " s AS (INSERT INTO grm_sync AS s (grievance_id, pending, changed_at, pushed_at, pushed_status,"
+    "   attempts, last_error)"
+    "   SELECT grievance_id, NOT ok, now(), CASE WHEN ok THEN now() END,"
+    "     CASE WHEN ok THEN status END, CASE WHEN ok THEN 0 ELSE 1 END,"
+    "     CASE WHEN ok THEN NULL ELSE detail END FROM x"
+    "   ON CONFLICT (grievance_id) DO UPDATE SET"
+    "     pending = EXCLUDED.pending,"
+    "     changed_at = CASE WHEN $2 THEN now() ELSE s.changed_at END,"
+    "     pushed_at = COALESCE(EXCLUDED.pushed_at, s.pushed_at),"
+    "     pushed_status = COALESCE(EXCLUDED.pushed_status, s.pushed_status),"
+    "     attempts = CASE WHEN EXCLUDED.pending AND NOT $2 THEN s.attempts + 1"
+    "       ELSE EXCLUDED.attempts END,"
+    "     last_error = EXCLUDED.last_error)"
     " INSERT INTO sync_history (direction, grievance_id, outcome, pg_status, detail)"
-    " SELECT 'push', x.grievance_id, CASE WHEN x.ok THEN 'ok' ELSE 'failed' END, g.status,"
-    "   x.detail FROM x JOIN grievances g USING (grievance_id)";
+    " SELECT 'push', grievance_id, CASE WHEN ok THEN 'ok' ELSE 'failed' END, status, detail"
+    " FROM x";
+
+/* The grievances changed while the GRM copy is off: pending until it is turned on. */
+static const char sql_mark_pending[] =
+    "INSERT INTO grm_sync (grievance_id)"
+    " SELECT DISTINCT value FROM json_array_elements_text($1::json)"
+    " ON CONFLICT (grievance_id) DO UPDATE SET pending = true, changed_at = now(), attempts = 0";
 
 static int by_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Records each grievance's outcome; ok[i] false: failed with why[i] (or detail). */
+/* Records each grievance's outcome: failed[i] with why[i] (or detail). */
 static int record(struct gr_store *s, const char **ids, size_t n, const bool *failed,
-                  char *const *why, const char *detail)
+                  char *const *why, const char *detail, bool fresh)
 {
     json_t *rows = json_array();
+    char *text;
+    const char *params[2];
     int rc;
 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(rows, json_pack("{s:s, s:b, s:s?}", "grievance_id", ids[i], "ok",
                                               !failed[i], "detail",
                                               failed[i] ? (why[i] ? why[i] : detail) : NULL));
-    rc = gr_exec_json(s, sql_pushed, rows, NULL);
+    text = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
+    if (!text)
+        return -SY_ENOMEM;
+    params[0] = text;
+    params[1] = fresh ? "true" : "false";
+    rc = sy_pg_exec(s->pg, sql_pushed, 2, params, NULL);
+    free(text);
     return rc;
 }
 
@@ -202,8 +224,6 @@ int gr_push(struct gr_store *s, struct gr_item *items, size_t n)
     size_t k = 0, u = 0, nbad = 0;
     int rc = 0, grm_rc = 0;
 
-    if (!grm_map_enabled(s->map))
-        return 0;
     if (!(ids = malloc((n ? n : 1) * sizeof *ids)))
         return -SY_ENOMEM;
     for (size_t i = 0; i < n; i++)
@@ -211,6 +231,15 @@ int gr_push(struct gr_store *s, struct gr_item *items, size_t n)
             ids[k++] = items[i].gid;
     if (k == 0)
         goto out;
+    if (!grm_map_enabled(s->map)) {
+        json_t *list = json_array();
+
+        for (size_t i = 0; i < k; i++)
+            json_array_append_new(list, json_string(ids[i]));
+        rc = gr_exec_json(s, sql_mark_pending, list, NULL);
+        json_decref(list);
+        goto out;
+    }
     qsort(ids, k, sizeof *ids, by_str);
     for (size_t i = 0; i < k; i++)
         if (u == 0 || strcmp(ids[u - 1], ids[i]) != 0)
@@ -228,19 +257,16 @@ int gr_push(struct gr_store *s, struct gr_item *items, size_t n)
         failed[i] = grm_rc != 0 || bad[i];
         nbad += failed[i];
     }
-    rc = record(s, ids, u, failed, why, s->my_err);
+    rc = record(s, ids, u, failed, why, s->my_err, true);
     if (rc != 0)
         goto out;
     sy_counter_add(s->pushed, u - nbad);
     sy_counter_add(s->push_failed, nbad);
-    gr_monitor(s, "connected", grm_rc == 0 ? "true" : "false");
+    gr_monitor(s, grm_rc == 0, grm_rc == 0 ? NULL : s->my_err);
     if (grm_rc != 0) {
-        gr_monitor(s, "last_error", s->my_err);
         sy_log_write(SY_LOG_WARN, "grievance.grm", -1, s->my_err,
                      "GRM copy of %zu grievance(s) failed: %s; they are retried", u,
                      sy_strerror(grm_rc));
-    } else {
-        gr_monitor(s, "last_push", ids[u - 1]);
     }
     /* The items whose grievance was not copied wait for a retry, or are refused. */
     for (size_t i = 0; i < n; i++) {
@@ -306,8 +332,9 @@ int gr_push_pending(struct gr_store *s, const char *age, int max, char *why, siz
         goto fail;
     for (int i = 0; i < n; i++)
         bad[i] = bad[i] || grm_rc != 0;
-    if ((rc = record(s, ids, (size_t)n, bad, whys, s->my_err)) != 0)
+    if ((rc = record(s, ids, (size_t)n, bad, whys, s->my_err, false)) != 0)
         goto fail;
+    gr_monitor(s, grm_rc == 0, grm_rc == 0 ? NULL : s->my_err);
     if ((rc = sy_pg_commit(s->pg)) != 0)
         goto fail;
     if (grm_rc != 0) {

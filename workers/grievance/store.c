@@ -13,6 +13,7 @@
 
 #include "grievance/grm_map.h"
 #include "grievance/store_int.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/files.h"
 #include "sy/json.h"
@@ -59,6 +60,7 @@ struct gr_store *gr_store_new(struct sy_worker *w, const struct grm_map *map, co
     s->w = w;
     s->map = map;
     s->pull_rounds = pull_rounds;
+    s->mon_connected = -1;
     s->pg_url = strdup(pg_url);
     s->mysql_url = mysql_url ? strdup(mysql_url) : NULL;
     s->files_root = strdup(files_root);
@@ -143,16 +145,43 @@ int gr_exec_json(struct gr_store *s, const char *sql, json_t *rows, struct sy_pg
     return rc;
 }
 
-void gr_monitor(struct gr_store *s, const char *name, const char *value)
+void gr_monitor(struct gr_store *s, bool grm_ok, const char *err)
 {
-    const char *params[2] = {name, value};
+    int64_t now = sy_mono_ms();
 
-    /* Best effort: the figure is for operators, never a reason to fail work. */
-    (void)sy_pg_exec(s->pg,
-                     "INSERT INTO system_monitoring (component, name, value) VALUES ('grm', $1, $2)"
-                     " ON CONFLICT (component, name) DO UPDATE SET value = EXCLUDED.value,"
-                     " at = now()",
-                     2, params, NULL);
+    s->mon_dirty |= s->mon_connected != (grm_ok ? 1 : 0) || (err && strcmp(s->mon_error, err) != 0);
+    s->mon_connected = grm_ok ? 1 : 0;
+    if (err)
+        snprintf(s->mon_error, sizeof s->mon_error, "%s", err);
+    if (grm_ok && now - s->mon_push_ms >= MONITOR_EVERY_MS)
+        s->mon_dirty = true;
+}
+
+void gr_monitor_flush(struct gr_store *s)
+{
+    const char *params[2] = {s->mon_connected ? "true" : "false", s->mon_error};
+    int64_t now = sy_mono_ms();
+
+    if (!s->mon_dirty || !s->pg)
+        return;
+    /* Best effort, outside any batch's transaction: the figures are for operators, and hot rows
+     * locked until a batch commits would make every batch wait for the one before. */
+    if (sy_pg_exec(s->pg,
+                   "INSERT INTO system_monitoring (component, name, value)"
+                   " VALUES ('grm', 'connected', $1), ('grm', 'last_error', NULLIF($2, ''))"
+                   " ON CONFLICT (component, name) DO UPDATE SET value = EXCLUDED.value,"
+                   " at = CASE WHEN system_monitoring.value IS DISTINCT FROM EXCLUDED.value"
+                   " THEN now() ELSE system_monitoring.at END",
+                   2, params, NULL) == 0 &&
+        s->mon_connected) {
+        (void)sy_pg_exec(s->pg,
+                         "INSERT INTO system_monitoring (component, name, value)"
+                         " VALUES ('grm', 'last_push', 'ok') ON CONFLICT (component, name)"
+                         " DO UPDATE SET value = EXCLUDED.value, at = now()",
+                         0, NULL, NULL);
+        s->mon_push_ms = now;
+    }
+    s->mon_dirty = false;
 }
 
 /* --- checks ------------------------------------------------------------------------------- */
@@ -362,11 +391,6 @@ static const char sql_files_json[] =
     "   file_name text, size bigint, sha256 text)"
     " ON CONFLICT (file_id) DO NOTHING";
 
-static const char sql_pending_json[] =
-    "INSERT INTO grm_sync (grievance_id)"
-    " SELECT DISTINCT value FROM json_array_elements_text($1::json)"
-    " ON CONFLICT (grievance_id) DO UPDATE SET pending = true, changed_at = now(), attempts = 0";
-
 static int by_key(const void *a, const void *b)
 {
     return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "k")),
@@ -418,7 +442,7 @@ static json_t *values_of(json_t *by)
 static int apply_submitted(struct gr_store *s, struct gr_item **its, size_t k)
 {
     json_t *users = json_object(), *grievances = json_object(), *files = json_object();
-    json_t *u = NULL, *g = NULL, *f = NULL, *pend = json_array();
+    json_t *u = NULL, *g = NULL, *f = NULL;
     int rc = -SY_ENOMEM;
 
     for (size_t i = 0; i < k; i++) {
@@ -447,7 +471,6 @@ static int apply_submitted(struct gr_store *s, struct gr_item **its, size_t k)
                                   json_object_get(x, "size"), "sha256",
                                   json_object_get(x, "sha256")));
         }
-        json_array_append_new(pend, json_string(its[i]->gid));
     }
     if (!(u = values_of(users)) || !(g = values_of(grievances)) || !(f = values_of(files)))
         goto out;
@@ -456,8 +479,6 @@ static int apply_submitted(struct gr_store *s, struct gr_item **its, size_t k)
         rc = gr_exec_json(s, sql_grievances_json, g, NULL);
     if (rc == 0 && json_array_size(f) > 0)
         rc = gr_exec_json(s, sql_files_json, f, NULL);
-    if (rc == 0)
-        rc = gr_exec_json(s, sql_pending_json, pend, NULL);
     if (rc == 0)
         for (size_t i = 0; i < k; i++) {
             its[i]->stored = true;
@@ -470,16 +491,6 @@ out:
     json_decref(u);
     json_decref(g);
     json_decref(f);
-    json_decref(pend);
-    return rc;
-}
-
-static int mark_pending(struct gr_store *s, const char *gid)
-{
-    json_t *one = json_pack("[s]", gid);
-    int rc = gr_exec_json(s, sql_pending_json, one, NULL);
-
-    json_decref(one);
     return rc;
 }
 
@@ -532,7 +543,6 @@ static int apply_updated(struct gr_store *s, struct gr_item *it)
         gr_verdict(it, SY_RETRY, "grievance %s is not stored yet", it->gid);
         rc = 1;
     } else if (rc == 0) {
-        rc = mark_pending(s, it->gid);
         it->push = true;
     }
     sy_pg_res_free(res);
@@ -583,7 +593,7 @@ static int apply_status(struct gr_store *s, struct gr_item *it)
                                  "status", status, "previous_status", sy_pg_res_get(res, 0, 0),
                                  "phone_number", sy_pg_res_get(res, 0, 1), "notes", notes,
                                  "changed_by", actor, "at", sy_pg_res_get(res, 0, 2));
-        rc = it->announce ? mark_pending(s, it->gid) : -SY_ENOMEM;
+        rc = it->announce ? 0 : -SY_ENOMEM;
         it->push = true;
     }
     sy_pg_res_free(res);
@@ -871,6 +881,7 @@ void gr_store_batch(struct gr_store *s, struct sy_msg **msgs, size_t n)
         if (items[i].stored && items[i].state == S_NEW)
             sy_counter_add(s->stored, 1);
     announce(s, items, n);
+    gr_monitor_flush(s);
 
 verdicts:
     for (size_t i = 0; i < n; i++) {

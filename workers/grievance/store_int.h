@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sy/msg.h"
 
@@ -24,7 +25,13 @@ struct gr_store {
     struct sy_mysql *my; /* the same, for the GRM */
     char pg_err[512], my_err[512];
     struct sy_counter *stored, *pushed, *push_failed, *pulled, *conflicts;
+    int mon_connected; /* what system_monitoring should say: -1 unknown, 0 or 1 */
+    char mon_error[512];
+    bool mon_dirty;
+    int64_t mon_push_ms;
 };
+
+#define MONITOR_EVERY_MS 10000 /* how often last_push is refreshed while pushes succeed */
 
 enum gr_kind { K_USER, K_SUBMITTED, K_UPDATED, K_FILE, K_STATUS, K_PULL, K_OTHER };
 
@@ -49,7 +56,7 @@ struct gr_item {
     char why[512];
 };
 
-/* Sets it's verdict and reason; a REJECT is never turned into a RETRY. */
+/* Sets its verdict and reason; a REJECT is never turned into a RETRY. */
 void gr_verdict(struct gr_item *it, enum sy_verdict v, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -60,8 +67,10 @@ int gr_mysql(struct gr_store *s);
 void gr_mysql_drop(struct gr_store *s, int rc);
 /* Runs sql with one parameter, rows as JSON text; res may be NULL. */
 int gr_exec_json(struct gr_store *s, const char *sql, json_t *rows, struct sy_pg_res **res);
-/* Sets one figure of component 'grm' in system_monitoring (best effort). */
-void gr_monitor(struct gr_store *s, const char *name, const char *value);
+/* Notes the GRM's state (reachable or not, the last error) for system_monitoring;
+ * gr_monitor_flush writes what changed, outside any transaction (best effort). */
+void gr_monitor(struct gr_store *s, bool grm_ok, const char *err);
+void gr_monitor_flush(struct gr_store *s);
 
 /* Writes the GRM copy of every grievance an item of the batch touched (inside the batch's
  * PostgreSQL transaction), and records the outcome in grm_sync and sync_history. A GRM that is
