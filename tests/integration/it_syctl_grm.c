@@ -54,79 +54,23 @@ static void out_free(struct out *o)
     memset(o, 0, sizeof *o);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *text = malloc((size_t)n + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-    text[n] = '\0';
-    fclose(f);
-    unlink(path);
-    return text;
-}
-
 /* Runs syctl with SY_GRM_MAP = the run's map unless env ("K=V" sets, "K" alone unsets) says
  * otherwise; args NULL-terminated. */
 static struct out syctl(const char *const *env, const char *const *args)
 {
-    static int seq;
-    const char *dir = getenv("SY_BUILD_DIR");
-    char paths[2][1100];
+    const char *all[32];
+    char map[1200];
+    size_t n = 0;
     struct out o = {0};
 
-    for (int i = 0; i < 2; i++)
-        snprintf(paths[i], sizeof paths[i], "%s/Testing/it_syctl_grm-%d-%d.%s", dir ? dir : ".",
-                 (int)getpid(), ++seq, i ? "err" : "out");
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd_out = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fd_err = open(paths[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd_out < 0 || fd_err < 0)
-            _exit(126);
-        dup2(fd_out, 1);
-        dup2(fd_err, 2);
-        setenv("SY_GRM_MAP", map_path, 1);
-        for (size_t i = 0; env && env[i]; i++) {
-            const char *eq = strchr(env[i], '=');
-            if (!eq) {
-                unsetenv(env[i]);
-                continue;
-            }
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]), env[i]);
-            setenv(name, eq + 1, 1);
-        }
-        const char *argv[16] = {syctl_bin};
-        for (size_t i = 0; args[i] && i < 14; i++)
-            argv[i + 1] = args[i];
-        execv(syctl_bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    int64_t end = th_now_ms() + RUN_TIMEOUT_MS;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        assert_true(r == 0 || errno == EINTR);
-        if (th_now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("syctl did not finish within %d ms", RUN_TIMEOUT_MS);
-        }
-        th_sleep_ms(10);
-    }
-    o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    o.out = slurp(paths[0]);
-    o.err = slurp(paths[1]);
+    snprintf(map, sizeof map, "SY_GRM_MAP=%s", map_path);
+    all[n++] = map;
+    for (size_t i = 0; env && env[i] && n < 31; i++)
+        all[n++] = env[i];
+    all[n] = NULL;
+    o.code = th_run(syctl_bin, args, all, RUN_TIMEOUT_MS, &o.out, &o.err);
+    if (o.code < 0)
+        fail_msg("syctl could not be run, or did not finish within %d ms", RUN_TIMEOUT_MS);
     return o;
 }
 

@@ -379,3 +379,88 @@ bool th_probe_wait_done(struct redisContext *r, const char *run, long long want,
     struct done_cond c = {r, run, want};
     return th_wait_until(done_reached, &c, timeout_ms);
 }
+
+/* The whole of a capture file, removed afterwards; NULL on failure. */
+static char *take_file(FILE *f)
+{
+    long n;
+    char *text = NULL;
+
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    if (!(text = malloc((size_t)n + 1)))
+        goto out;
+    if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+        goto out;
+    }
+    text[n] = '\0';
+out:
+    fclose(f);
+    return text;
+}
+
+int th_run(const char *bin, const char *const *args, const char *const *env, int timeout_ms,
+           char **out, char **err)
+{
+    FILE *cap[2] = {tmpfile(), tmpfile()};
+    const char *argv[64] = {bin};
+    int st = 0, rc = -1;
+    pid_t pid;
+
+    *out = *err = NULL;
+    if (!cap[0] || !cap[1])
+        goto fail;
+    for (size_t i = 0; args && args[i] && i < 62; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    if ((pid = fork()) < 0)
+        goto fail;
+    if (pid == 0) {
+        dup2(fileno(cap[0]), 1);
+        dup2(fileno(cap[1]), 2);
+        for (size_t i = 0; env && env[i]; i++) {
+            const char *eq = strchr(env[i], '=');
+            char name[128];
+
+            if (!eq) {
+                unsetenv(env[i]);
+                continue;
+            }
+            snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]), env[i]);
+            setenv(name, eq + 1, 1);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    for (int64_t end = th_now_ms() + timeout_ms;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            goto fail;
+        if (th_now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            goto fail;
+        }
+        th_sleep_ms(10);
+    }
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *out = take_file(cap[0]);
+    *err = take_file(cap[1]);
+    if (!*out || !*err) {
+        free(*out);
+        free(*err);
+        *out = *err = NULL;
+        return -1;
+    }
+    return rc;
+fail:
+    for (int i = 0; i < 2; i++)
+        if (cap[i])
+            fclose(cap[i]);
+    return -1;
+}

@@ -44,6 +44,14 @@ int th_log_count(const struct th_proc *p, const char *needle);
 /* Writes text to path, replacing what was there: 0, or -1 with errno set. */
 int th_write_file(const char *path, const char *text);
 
+/* Runs bin with args (NULL-terminated, argv[1..]) and waits at most timeout_ms: env entries
+ * "K=V" set and "K" alone unset a variable in the child only. Its stdout and stderr come back
+ * whole in *out and *err (malloc'd, never NULL on success). The exit status, 128 + the signal
+ * for a killed child, or -1 (spawn or capture failed, or the timeout passed: then it was
+ * killed). */
+int th_run(const char *bin, const char *const *args, const char *const *env, int timeout_ms,
+           char **out, char **err);
+
 /* Connects the sync AMQP client to SY_AMQP_URL (skips without it), loads SY_TOPOLOGY, and
  * declares the topology. Exits the test on failure. */
 struct sy_amqp *th_amqp(struct sy_topology **topo);
