@@ -222,78 +222,14 @@ static long status_kb(pid_t pid, const char *key)
 
 /* --- the GRM table and the run's files ------------------------------------------------------ */
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        die(path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len + 4096 + 1 > cap) {
-            cap = (cap ? cap * 2 : 8192) + 4096;
-            if (!(buf = realloc(buf, cap)))
-                die(path, "out of memory");
-        }
-        got = fread(buf + len, 1, 4096, f);
-        len += got;
-    } while (got > 0);
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* The reference schema's CREATE TABLE of the GRM grievance table (the one holding
- * chatbot_ref), its name replaced by this run's table. Caller frees. */
+/* This run's GRM table, made like the reference schema's. Caller frees. */
 static char *grm_ddl(const struct bench *b, const char *src)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/schemas/sql/grm-mysql/0001_grm.sql", src);
-    char *text = read_all(path);
-    /* Comments out, so the statements can be split at ';'. */
-    for (char *p = text; *p;) {
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                *p++ = ' ';
-        } else if (*p == '\'') {
-            for (p++; *p && *p != '\''; p++)
-                if (*p == '\\' && p[1])
-                    p++;
-            if (*p)
-                p++;
-        } else {
-            p++;
-        }
-    }
-    char *out = NULL;
-    for (char *stmt = text, *end; stmt && *stmt && !out; stmt = end ? end + 1 : NULL) {
-        end = strchr(stmt, ';');
-        if (end)
-            *end = '\0';
-        char *create = strcasestr(stmt, "CREATE TABLE");
-        if (!create || !strstr(stmt, "chatbot_ref"))
-            continue;
-        char *name = create + strlen("CREATE TABLE");
-        name += strspn(name, " \t\n");
-        if (strncasecmp(name, "IF NOT EXISTS", 13) == 0)
-            name += 13 + strspn(name + 13, " \t\n");
-        char *after = name;
-        if (*after == '`') {
-            if (!(after = strchr(after + 1, '`')))
-                break;
-            after++;
-        } else {
-            after += strcspn(after, " (\n\t");
-        }
-        size_t len = strlen(after) + strlen(b->qtable) + 32;
-        if (!(out = malloc(len)))
-            die("ddl", "out of memory");
-        snprintf(out, len, "CREATE TABLE %s %s", b->qtable, after);
-    }
-    free(text);
-    if (!out)
-        die(path, "no CREATE TABLE holding chatbot_ref");
-    return out;
+    char *ddl = th_grm_ddl(src, b->qtable);
+
+    if (!ddl)
+        die(src, "no CREATE TABLE holding chatbot_ref in the reference GRM schema");
+    return ddl;
 }
 
 /* The default map's columns and words, in this run's table. */

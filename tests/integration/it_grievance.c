@@ -158,27 +158,11 @@ static void end_checks(struct fixture *f)
 
 static char *read_all(const char *path)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
+    char *text = th_read_file(path);
+
+    if (!text)
         fail_msg("%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(fp);
-    if (!buf)
-        buf = strdup("");
-    else
-        buf[len] = '\0';
-    return buf;
+    return text;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -624,62 +608,14 @@ static const char *str_of(json_t *obj, const char *key)
 
 /* --- the GRM table ------------------------------------------------------------------------ */
 
-/* The reference schema's CREATE TABLE of the GRM grievance table (the one holding chatbot_ref),
- * its name replaced by this run's table. Caller frees. */
+/* This run's GRM table, made like the reference schema's. Caller frees. */
 static char *grm_ddl(struct fixture *f)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/schemas/sql/grm-mysql/0001_grm.sql", f->src);
-    char *text = read_all(path);
-    /* Comments out, so the statements can be split at ';'. */
-    for (char *p = text; *p;) {
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                *p++ = ' ';
-        } else if (*p == '\'') {
-            for (p++; *p && *p != '\''; p++)
-                if (*p == '\\' && p[1])
-                    p++;
-            if (*p)
-                p++;
-        } else {
-            p++;
-        }
-    }
-    char *out = NULL;
-    for (char *stmt = text, *end; stmt && *stmt && !out; stmt = end ? end + 1 : NULL) {
-        end = strchr(stmt, ';');
-        if (end)
-            *end = '\0';
-        char *create = strcasestr(stmt, "CREATE TABLE");
-        if (!create || !strstr(stmt, "chatbot_ref"))
-            continue;
-        char *name = create + strlen("CREATE TABLE");
-        while (*name == ' ' || *name == '\n' || *name == '\t')
-            name++;
-        if (strncasecmp(name, "IF NOT EXISTS", 13) == 0) {
-            name += 13;
-            while (*name == ' ' || *name == '\n' || *name == '\t')
-                name++;
-        }
-        char *after = name;
-        if (*after == '`') {
-            after = strchr(after + 1, '`');
-            assert_non_null(after);
-            after++;
-        } else {
-            while (*after && *after != ' ' && *after != '(' && *after != '\n')
-                after++;
-        }
-        size_t len = strlen(stmt) + strlen(f->qtable) + 1;
-        out = malloc(len);
-        assert_non_null(out);
-        snprintf(out, len, "CREATE TABLE %s %s", f->qtable, after);
-    }
-    free(text);
-    if (!out)
-        fail_msg("%s: no CREATE TABLE holding chatbot_ref", path);
-    return out;
+    char *ddl = th_grm_ddl(f->src, f->qtable);
+
+    if (!ddl)
+        fail_msg("%s: no CREATE TABLE holding chatbot_ref in the reference GRM schema", f->src);
+    return ddl;
 }
 
 static void write_map(struct fixture *f)

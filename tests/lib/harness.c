@@ -464,3 +464,69 @@ fail:
             fclose(cap[i]);
     return -1;
 }
+
+char *th_read_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf;
+
+    if (!fp)
+        return NULL;
+    buf = take_file(fp);
+    return buf;
+}
+
+/* Blanks SQL comments (outside quotes), so statements can be split at ';'. */
+static void blank_comments(char *p)
+{
+    while (*p) {
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                *p++ = ' ';
+        } else if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+        } else {
+            p++;
+        }
+    }
+}
+
+char *th_grm_ddl(const char *src, const char *qtable)
+{
+    char path[1200], *text, *out = NULL;
+
+    snprintf(path, sizeof path, "%s/schemas/sql/grm-mysql/0001_grm.sql", src);
+    if (!(text = th_read_file(path)))
+        return NULL;
+    blank_comments(text);
+    for (char *stmt = text, *end; stmt && *stmt && !out; stmt = end ? end + 1 : NULL) {
+        char *create, *name;
+        size_t len;
+
+        if ((end = strchr(stmt, ';')))
+            *end = '\0';
+        create = strcasestr(stmt, "CREATE TABLE");
+        if (!create || !strstr(stmt, "chatbot_ref"))
+            continue;
+        name = create + strlen("CREATE TABLE");
+        name += strspn(name, " \t\n");
+        if (strncasecmp(name, "IF NOT EXISTS", 13) == 0)
+            name += 13 + strspn(name + 13, " \t\n");
+        if (*name == '`') {
+            if (!(name = strchr(name + 1, '`')))
+                break;
+            name++;
+        } else {
+            name += strcspn(name, " (\n\t");
+        }
+        len = strlen(name) + strlen(qtable) + 32;
+        if ((out = malloc(len)))
+            snprintf(out, len, "CREATE TABLE %s %s", qtable, name);
+    }
+    free(text);
+    return out;
+}

@@ -52,6 +52,15 @@ int th_write_file(const char *path, const char *text);
 int th_run(const char *bin, const char *const *args, const char *const *env, int timeout_ms,
            char **out, char **err);
 
+/* A whole file as a NUL-terminated malloc'd string, NULL (errno set) on failure. */
+char *th_read_file(const char *path);
+
+/* The reference GRM schema's (src/schemas/sql/grm-mysql/0001_grm.sql) CREATE TABLE of the
+ * grievance table, the one holding chatbot_ref, renamed to qtable (already quoted), so a test
+ * gets a GRM table of its own. malloc'd; NULL when the file cannot be read or holds no such
+ * table. */
+char *th_grm_ddl(const char *src, const char *qtable);
+
 /* Connects the sync AMQP client to SY_AMQP_URL (skips without it), loads SY_TOPOLOGY, and
  * declares the topology. Exits the test on failure. */
 struct sy_amqp *th_amqp(struct sy_topology **topo);
