@@ -15,7 +15,7 @@
 
 #define PARAMS_MAX 60000 /* placeholders in one statement (the protocol allows 65535) */
 #define ROWS_MAX   500   /* rows in one statement */
-#define SCRATCH    8     /* custom values of one row that need text made for them */
+#define SCRATCH    64    /* custom values of one row made into text (a map has at most 64) */
 
 /* The current state of the grievances to copy, locked so no other batch copies an older
  * state of one of them after this one. */
