@@ -35,6 +35,7 @@
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "cm_http.h"
+#include "cm_worker.h"
 #include "harness.h"
 #include "http.h"
 #include "jwt.h"
@@ -74,11 +75,6 @@ struct gateway {
     char env[10][1300];
 };
 
-struct got {
-    char *id;
-    json_t *env; /* the envelope as JSON */
-};
-
 struct key {
     char key[GW_APIKEY_LEN + 1];
     char id[GW_APIKEY_ID_LEN + 1];
@@ -103,7 +99,7 @@ struct fixture {
     struct gateway gw;   /* the healthy one, for the whole group */
     struct gateway down; /* one whose broker is a closed port */
     struct gateway bare; /* one whose database lacks the grievance tables */
-    struct got msgs[MAX_MSGS];
+    struct th_got msgs[MAX_MSGS];
     size_t nmsgs;
 };
 
@@ -198,39 +194,14 @@ static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp
     g->running = true;
 }
 
-/* Waits until the gateway's health port answers path with `want`. */
 static void wait_answer(struct gateway *g, const char *path, long want)
 {
-    int64_t end = th_now_ms() + START_MAX_MS;
-    for (;;) {
-        struct th_reply r = request(g->health_port, "GET", path, NULL, NULL, NULL);
-        bool ok = r.status == want;
-        th_reply_free(&r);
-        if (ok)
-            return;
-        if (th_proc_wait(&g->proc, 0) == 0) {
-            g->running = false;
-            th_proc_dump_log(&g->proc, 30);
-            fail_msg("sy-gateway exited with %d", g->proc.exit_status);
-        }
-        if (th_now_ms() > end) {
-            th_proc_dump_log(&g->proc, 30);
-            fail_msg("sy-gateway did not answer %s with %ld", path, want);
-        }
-        th_sleep_ms(50);
-    }
+    th_wait_answer(&g->proc, &g->running, "sy-gateway", g->health_port, path, want, START_MAX_MS);
 }
 
-/* SIGTERM; the exit status (128 + 9 when it had to be killed), -1 when it was not running. */
 static int stop_gateway(struct gateway *g)
 {
-    if (!g->running)
-        return -1;
-    th_proc_signal(&g->proc, SIGTERM);
-    if (th_proc_wait(&g->proc, 10000) != 0)
-        th_proc_cleanup(&g->proc);
-    g->running = false;
-    return g->proc.exit_status;
+    return th_stop(&g->proc, &g->running);
 }
 
 /* --- what was published ------------------------------------------------------------------- */
@@ -239,24 +210,7 @@ static int stop_gateway(struct gateway *g)
  * what a request published is in the queue by the time its answer arrived. */
 static void drain(struct fixture *f)
 {
-    for (;;) {
-        struct sy_amqp_msg *m = NULL;
-        char err[256];
-        int rc = sy_amqp_get(f->amqp, PROBE_QUEUE, &m);
-        if (rc == -SY_ENOTFOUND)
-            return;
-        if (rc != 0)
-            fail_msg("get from %s: %s (%s)", PROBE_QUEUE, sy_strerror(rc), sy_amqp_error(f->amqp));
-        assert_true(f->nmsgs < MAX_MSGS);
-        json_t *env = sy_msgpack_to_json(m->body, m->len, err, sizeof err);
-        if (!env)
-            fail_msg("undecodable message: %s", err);
-        f->msgs[f->nmsgs].id = strdup(m->message_id ? m->message_id : "");
-        f->msgs[f->nmsgs].env = env;
-        f->nmsgs++;
-        assert_int_equal(sy_amqp_settle(f->amqp, m, 1, 0), 0);
-        sy_amqp_msg_free(m);
-    }
+    th_drain(f->amqp, PROBE_QUEUE, f->msgs, MAX_MSGS, &f->nmsgs);
 }
 
 /* Everything published so far. */
@@ -269,15 +223,8 @@ static size_t published_total(struct fixture *f)
 /* How many messages with this id were published; *env_out (borrowed) is the last of them. */
 static int published(struct fixture *f, const char *id, json_t **env_out)
 {
-    int n = 0;
     drain(f);
-    for (size_t i = 0; i < f->nmsgs; i++)
-        if (strcmp(f->msgs[i].id, id) == 0) {
-            n++;
-            if (env_out)
-                *env_out = f->msgs[i].env;
-        }
-    return n;
+    return th_got_count(f->msgs, f->nmsgs, id, env_out);
 }
 
 /* The one message published with this id, of this type: its data (borrowed). */
