@@ -67,6 +67,7 @@ struct delivery {
     unsigned attempt; /* x-sy-attempts + 1 */
     int verdict;
     char *reason;                             /* malloc'd; only for RETRY and REJECT */
+    long long retry_after_ms;                 /* the handler's floor for the next attempt */
     const char *msg_id, *type, *content_type; /* NULL when absent */
     const char *rk, *ex; /* the routing key and exchange it was first published with */
     unsigned char *body;
@@ -549,7 +550,7 @@ static void publish_retry(struct sy_broker *b, struct delivery *d, unsigned next
     amqp_table_entry_t e[5];
     char queue[256], expiration[32], reason[REASON_MAX + 1];
     size_t step = 0;
-    long long delay = sy_topo_retry_delay(tw, next, rand_unit(b), &step);
+    long long delay = sy_topo_retry_delay_min(tw, next, d->retry_after_ms, rand_unit(b), &step);
     uint64_t seq;
 
     sy_topo_retry_name(tw, step, queue, sizeof queue);
@@ -1680,6 +1681,7 @@ static void set_verdict(struct delivery *d, int v, const struct sy_msg *msg)
         return;
     }
     d->verdict = v;
+    d->retry_after_ms = msg && v == SY_RETRY ? sy_msg_retry_after_ms(msg) : 0;
     if (!r || !*r)
         r = v == SY_RETRY ? "retry requested by the handler" : "rejected by the handler";
     d->reason = strndup(r, REASON_MAX);

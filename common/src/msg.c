@@ -35,6 +35,7 @@ struct sy_msg {
     unsigned attempt;
     enum sy_verdict verdict;
     char reason[SY_MSG_REASON_MAX];
+    long long retry_after_ms;
 };
 
 /* --- msgpack object helpers (msg_int.h) ------------------------------------------------ */
@@ -651,6 +652,16 @@ enum sy_verdict sy_msg_verdict(const struct sy_msg *msg)
 const char *sy_msg_reason(const struct sy_msg *msg)
 {
     return msg->reason;
+}
+
+void sy_msg_retry_after(struct sy_msg *msg, long long ms)
+{
+    msg->retry_after_ms = ms > 0 ? ms : 0;
+}
+
+long long sy_msg_retry_after_ms(const struct sy_msg *msg)
+{
+    return msg->retry_after_ms;
 }
 
 void sy_msg_set_verdict(struct sy_msg *msg, enum sy_verdict v)

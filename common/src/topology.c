@@ -472,6 +472,12 @@ int sy_topo_retry_name(const struct sy_topo_worker *w, size_t step, char *buf, s
 long long sy_topo_retry_delay(const struct sy_topo_worker *w, unsigned next_attempt, double u,
                               size_t *step)
 {
+    return sy_topo_retry_delay_min(w, next_attempt, 0, u, step);
+}
+
+long long sy_topo_retry_delay_min(const struct sy_topo_worker *w, unsigned next_attempt,
+                                  long long min_ms, double u, size_t *step)
+{
     size_t i = next_attempt >= 2 ? next_attempt - 2 : 0;
     long long base;
     double extra;
@@ -483,6 +489,8 @@ long long sy_topo_retry_delay(const struct sy_topo_worker *w, unsigned next_atte
     }
     if (i >= w->ndelays)
         i = w->ndelays - 1;
+    while (i + 1 < w->ndelays && w->delays_ms[i] < min_ms)
+        i++;
     if (step)
         *step = i;
     base = w->delays_ms[i];

@@ -219,6 +219,26 @@ static void test_retry_delay_picks_the_step_of_the_attempt(void **state)
     assert_int_equal(sy_topo_retry_delay(&w, 0, 0.0, NULL), 1000);
 }
 
+static void test_retry_after_moves_up_the_ladder_never_down(void **state)
+{
+    struct sy_topo_worker w = {
+        .name = "x", .ndelays = 4, .jitter = 0.0, .delays_ms = {1000, 5000, 30000, 120000}};
+    size_t step = 99;
+    /* A server's Retry-After of 7 s skips the steps that would come back sooner. */
+    assert_int_equal(sy_topo_retry_delay_min(&w, 2, 7000, 0.0, &step), 30000);
+    assert_int_equal(step, 2);
+    /* One a step already covers changes nothing. */
+    assert_int_equal(sy_topo_retry_delay_min(&w, 3, 5000, 0.0, &step), 5000);
+    assert_int_equal(step, 1);
+    assert_int_equal(sy_topo_retry_delay_min(&w, 4, 1000, 0.0, &step), 30000);
+    assert_int_equal(step, 2);
+    /* Longer than every step: the last one, not a delay queue of its own. */
+    assert_int_equal(sy_topo_retry_delay_min(&w, 2, 3600000, 0.0, &step), 120000);
+    assert_int_equal(step, 3);
+    assert_int_equal(sy_topo_retry_delay_min(&w, 2, -5, 0.0, &step), 1000);
+    assert_int_equal(step, 0);
+}
+
 static void test_retry_jitter_stretches_but_never_shortens(void **state)
 {
     struct sy_topo_worker w = {
@@ -257,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_missing_file_is_an_error),
         cmocka_unit_test(test_queue_names_follow_the_convention_and_never_truncate),
         cmocka_unit_test(test_retry_delay_picks_the_step_of_the_attempt),
+        cmocka_unit_test(test_retry_after_moves_up_the_ladder_never_down),
         cmocka_unit_test(test_retry_jitter_stretches_but_never_shortens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

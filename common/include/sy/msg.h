@@ -80,6 +80,12 @@ enum sy_verdict sy_msg_fail(struct sy_msg *msg, enum sy_verdict v, const char *f
 enum sy_verdict sy_msg_verdict(const struct sy_msg *msg);
 /* The recorded reason, "" if none. */
 const char *sy_msg_reason(const struct sy_msg *msg);
+/* With a RETRY verdict: the next attempt must not come sooner than ms from now (a server's
+ * Retry-After). The runtime parks the message on the first step of the retry ladder at or
+ * after its attempt's step whose delay is at least that long (the last step when none is), so
+ * a step's delay queue never holds a message that expires later than the ones behind it. */
+void sy_msg_retry_after(struct sy_msg *msg, long long ms);
+long long sy_msg_retry_after_ms(const struct sy_msg *msg);
 /* Used by the runtime after a handler returned. */
 void sy_msg_set_verdict(struct sy_msg *msg, enum sy_verdict v);
 

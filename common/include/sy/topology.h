@@ -52,5 +52,9 @@ int sy_topo_retry_name(const struct sy_topo_worker *w, size_t step, char *buf, s
  * message before its step's delay. Also gives the step index used. */
 long long sy_topo_retry_delay(const struct sy_topo_worker *w, unsigned next_attempt, double u,
                               size_t *step);
+/* The same, on the first step from that one on whose delay is at least min_ms (the last step
+ * when none is): for a server that said when to come back. */
+long long sy_topo_retry_delay_min(const struct sy_topo_worker *w, unsigned next_attempt,
+                                  long long min_ms, double u, size_t *step);
 
 #endif
