@@ -275,6 +275,8 @@ static const char main_help[] =
     "                                 list them, revoke one\n"
     "  grm status|history             sy-grievance's link with the legacy GRM database: its\n"
     "                                 state, and its latest exchanges\n"
+    "  glpi hook add|list|remove      the GLPI settings of Chatwoot hooks that sy-glpi\n"
+    "                                 mirrors\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -286,6 +288,7 @@ static const struct {
     {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
     {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
     {"apikey", syctl_cmd_apikey},   {"grm", syctl_cmd_grm},
+    {"glpi", syctl_cmd_glpi},
 };
 
 static int run(int argc, char **argv)

@@ -29,7 +29,7 @@ enum syctl_exit {
 /* --- Options ------------------------------------------------------------------------------ */
 
 #define SYCTL_MAX_POS  8
-#define SYCTL_MAX_OPTS 8
+#define SYCTL_MAX_OPTS 16
 
 /* One option a command accepts: "--name VALUE" or "--name=VALUE" when has_arg, else a flag.
  * A table ends with a row whose name is NULL. --help and -h are always accepted. */
@@ -142,6 +142,7 @@ int syctl_cmd_migrate(struct syctl *c, int argc, char **argv);
 int syctl_cmd_schedule(struct syctl *c, int argc, char **argv);
 int syctl_cmd_apikey(struct syctl *c, int argc, char **argv);
 int syctl_cmd_grm(struct syctl *c, int argc, char **argv);
+int syctl_cmd_glpi(struct syctl *c, int argc, char **argv);
 
 /* --- Dead letters: what their headers say ------------------------------------------------- */
 

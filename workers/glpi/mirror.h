@@ -1,0 +1,40 @@
+/* mirror.h - one Chatwoot event made into GLPI items under the fenced mutexes (see glpi.h). */
+#ifndef GLPI_MIRROR_H
+#define GLPI_MIRROR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "glpi/client.h"
+
+struct sy_pg;
+struct sy_redis;
+struct sy_http;
+struct sy_msg;
+
+/* What one event works with: the handler thread's connections, the hook's session and the
+ * message whose verdict it sets. pg_lost and redis_lost tell the thread to reconnect. */
+struct gl_ev {
+    struct sy_pg *pg;
+    struct sy_redis *redis;
+    struct sy_http *http;
+    struct glpi_session *s;
+    const struct glpi_hook *h;
+    struct sy_msg *msg;
+    bool pg_lost, redis_lost;
+};
+
+/* Each returns 0 when the event is mirrored (ack), or -1 with the verdict and its reason set on
+ * e->msg: RETRY when GLPI, PostgreSQL or Redis failed or a mutex was busy, with Retry-After when
+ * GLPI gave one; REJECT when the event's data or GLPI's refusal of it make a retry pointless. */
+
+/* contact_created / contact_updated: the payload is the contact. */
+int gl_contact(struct gl_ev *e, const json_t *contact);
+
+/* A conversation event (payload = the conversation; status_event for
+ * conversation_status_changed) or a message event (payload = the message, whose
+ * "conversation" is the conversation). */
+int gl_conversation(struct gl_ev *e, const json_t *conversation, bool status_event);
+int gl_message(struct gl_ev *e, const json_t *message);
+
+#endif
