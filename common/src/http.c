@@ -165,9 +165,8 @@ static void url_for_text(const char *url, char *buf, size_t n)
     snprintf(buf, n, "%.*s", (int)(k > 200 ? 200 : k), url);
 }
 
-int sy_http_do(struct sy_http *h, const char *method, const char *url,
-               const char *const *headers, const void *body, size_t body_len,
-               struct sy_http_resp *r, char *err, size_t errlen)
+int sy_http_do(struct sy_http *h, const char *method, const char *url, const char *const *headers,
+               const void *body, size_t body_len, struct sy_http_resp *r, char *err, size_t errlen)
 {
     struct curl_slist *list = NULL, *l;
     struct sink s = {.max = h->o.body_max, .retry_after_s = -1};
@@ -180,7 +179,8 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url,
     memset(r, 0, sizeof *r);
     r->retry_after_s = -1;
     url_for_text(url, shown, sizeof shown);
-    if (strncmp(url, "https://", 8) != 0 && !(h->o.insecure_http && strncmp(url, "http://", 7) == 0)) {
+    if (strncmp(url, "https://", 8) != 0 &&
+        !(h->o.insecure_http && strncmp(url, "http://", 7) == 0)) {
         sy_errf(err, errlen, "%s: only https:// URLs are allowed", shown);
         return -SY_EINVAL;
     }
@@ -215,6 +215,10 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url,
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &s);
     curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->o.body_max);
     curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
+    /* libcurl sends a request again, unasked, when the kept-alive connection it went out on
+     * died before any answer: for a POST that may make what it creates twice. So a POST gets
+     * a connection of its own; the others reuse one. */
+    curl_easy_setopt(h->curl, CURLOPT_FRESH_CONNECT, strcmp(method, "POST") == 0 ? 1L : 0L);
     if (strcmp(method, "GET") == 0 && !body) {
         curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
     } else {
@@ -222,7 +226,8 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url,
         if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
             strcmp(method, "PATCH") == 0) {
             curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body ? body : "");
-            curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+            curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(body ? body_len : 0));
         }
     }
 
@@ -277,9 +282,9 @@ nomem:
     return -SY_ENOMEM;
 }
 
-int sy_http_json(struct sy_http *h, const char *method, const char *url,
-                 const char *const *headers, const json_t *body, struct sy_http_resp *r,
-                 json_t **json_out, char *err, size_t errlen)
+int sy_http_json(struct sy_http *h, const char *method, const char *url, const char *const *headers,
+                 const json_t *body, struct sy_http_resp *r, json_t **json_out, char *err,
+                 size_t errlen)
 {
     const char *all[34];
     char *text = NULL;

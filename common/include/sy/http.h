@@ -1,7 +1,9 @@
 /* http.h - an HTTP client for the services workers call (GLPI, Microsoft Graph, Maximo,
  * WhatsApp): libcurl underneath, never named outside http.c. Every call has a timeout and a
  * cap on the answer's size; answers are classified for the handler's verdict, honouring
- * Retry-After. One struct sy_http per thread; it keeps its connections alive between calls.
+ * Retry-After. One struct sy_http per thread; it keeps its connections alive between calls,
+ * except for POSTs, which get a connection of their own: libcurl silently sends a request
+ * again when a reused connection died before the answer, and a create would be made twice.
  *
  * Verdict rule (sy_http_verdict): transport failures, timeouts, 408, 429 and 5xx are
  * retriable (RETRY, after Retry-After when the server gave one); other 4xx are the request's
@@ -28,8 +30,8 @@ struct sy_http *sy_http_new(const struct sy_http_opts *o);
 void sy_http_destroy(struct sy_http *h);
 
 struct sy_http_resp {
-    long status;        /* 0 when no answer came */
-    char *body;         /* NUL-terminated (may hold NULs before it); owned */
+    long status; /* 0 when no answer came */
+    char *body;  /* NUL-terminated (may hold NULs before it); owned */
     size_t len;
     int retry_after_s;  /* from Retry-After (seconds or an HTTP date), -1 when absent */
     char *content_type; /* owned, NULL when absent */
@@ -40,16 +42,15 @@ void sy_http_resp_free(struct sy_http_resp *r);
  * never logged). body may be NULL. 0 with *r filled when an answer came, whatever its status;
  * -SY_ECONN (no connection), -SY_ETIMEOUT, -SY_ETOOBIG (answer over body_max), -SY_EINVAL (a
  * URL that is not https:// unless insecure_http) otherwise, with the reason in err. */
-int sy_http_do(struct sy_http *h, const char *method, const char *url,
-               const char *const *headers, const void *body, size_t body_len,
-               struct sy_http_resp *r, char *err, size_t errlen);
+int sy_http_do(struct sy_http *h, const char *method, const char *url, const char *const *headers,
+               const void *body, size_t body_len, struct sy_http_resp *r, char *err, size_t errlen);
 
 /* sy_http_do with a JSON body (may be NULL; sent as application/json) and a JSON answer:
  * *json_out gets the parsed answer (NULL for an empty body or one that is not JSON: the
  * caller decides whether that is an error). */
-int sy_http_json(struct sy_http *h, const char *method, const char *url,
-                 const char *const *headers, const json_t *body, struct sy_http_resp *r,
-                 json_t **json_out, char *err, size_t errlen);
+int sy_http_json(struct sy_http *h, const char *method, const char *url, const char *const *headers,
+                 const json_t *body, struct sy_http_resp *r, json_t **json_out, char *err,
+                 size_t errlen);
 
 /* The verdict the rule above gives an outcome: rc from sy_http_do, and r when rc is 0.
  * 0 = an answer to use (2xx, 3xx), 1 = retry (then *delay_s: Retry-After, or -1), 2 = the
