@@ -23,6 +23,7 @@
  *                                             each API call fails so with probability p
  * POST /_fake/reset empties everything; GET /_fake/state dumps users (with "emails"), contacts,
  * tickets (with "requesters"), followups and counters, all text decoded.
+ * With FAKE_GLPI_TRACE set, every API call is written to stderr: connection, method, path.
  *
  * Simplifications: text is kept decoded and encoded on the way out (GLPI keeps it encoded;
  * clients see the same); searches match the decoded text; "contains" is a case-insensitive
