@@ -10,7 +10,8 @@
  * SIGTERM. Without --user-token any non-empty user_token logs in; with --app-token, App-Token
  * is required. The session user is User 2, "glpi".
  *
- * Control (no auth): POST /_fake/faults with any of
+ * Control (no auth): POST /_fake/faults with any of (an "API call" is any /apirest.php/ call but
+ * initSession, answered before its session is looked at)
  *   {"expire_sessions": true}                 every open session is invalid from now on
  *   {"fail_500": N}                           the next N API calls answer 500
  *   {"fail_429": N, "retry_after": S}         the next N API calls answer 429, Retry-After: S
@@ -21,7 +22,9 @@
  *   {"delay_ms": M}                           every API answer waits M ms (0: off)
  *   {"fail_rate": p, "fail_status": 500|502|503|429}
  *                                             each API call fails so with probability p
- * POST /_fake/reset empties everything; GET /_fake/state dumps users (with "emails"), contacts,
+ *                                             (a fixed seed: the same storm every run)
+ * POST /_fake/reset empties everything: items, sessions, faults and counters; ids start again
+ * at 1 (users after the seeded 2). GET /_fake/state dumps users (with "emails"), contacts,
  * tickets (with "requesters"), followups and counters, all text decoded.
  * With FAKE_GLPI_TRACE set, every API call is written to stderr: connection, method, path.
  *
@@ -65,7 +68,10 @@ static struct {
     double fail_rate;
     int fail_status;
 } faults;
+/* Fixed, so a storm of random failures repeats run after run; session tokens draw from a seed
+ * of their own so the number of logins does not shift that sequence. */
 static unsigned seed = 20261122;
+static unsigned token_seed;
 
 enum { T_USER, T_CONTACT, T_TICKET, T_FOLLOWUP };
 static const char *const type_names[] = {"User", "Contact", "Ticket", "ITILFollowup"};
@@ -198,31 +204,47 @@ struct req {
     bool too_big;
 };
 
-static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *text,
-                                 const char *retry_after)
+/* Queues text as the JSON answer, with one extra header when hname is not NULL. */
+static enum MHD_Result send_text_hdr(struct MHD_Connection *c, int status, const char *text,
+                                     const char *hname, const char *hvalue)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
     enum MHD_Result ok;
 
+    if (!r)
+        return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json; charset=UTF-8");
-    if (retry_after)
-        MHD_add_response_header(r, "Retry-After", retry_after);
+    if (hname)
+        MHD_add_response_header(r, hname, hvalue);
     ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *v, bool sanitize)
+static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *text,
+                                 const char *retry_after)
+{
+    return send_text_hdr(c, status, text, retry_after ? "Retry-After" : NULL, retry_after);
+}
+
+/* Answers v (taken), HTML-encoded when sanitize, with one extra header when hname is set. */
+static enum MHD_Result send_json_hdr(struct MHD_Connection *c, int status, json_t *v, bool sanitize,
+                                     const char *hname, const char *hvalue)
 {
     json_t *out = sanitize ? encoded(v) : json_incref(v);
     char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-    enum MHD_Result ok = send_text(c, status, text ? text : "null", NULL);
+    enum MHD_Result ok = send_text_hdr(c, status, text ? text : "null", hname, hvalue);
 
     free(text);
     json_decref(out);
     json_decref(v);
     return ok;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *v, bool sanitize)
+{
+    return send_json_hdr(c, status, v, sanitize, NULL, NULL);
 }
 
 static enum MHD_Result error(struct MHD_Connection *c, int status, const char *code,
@@ -232,6 +254,20 @@ static enum MHD_Result error(struct MHD_Connection *c, int status, const char *c
 }
 
 /* --- items ----------------------------------------------------------------------------------- */
+
+/* An id as clients send it: a number or a numeric string (PHP does not mind); 0 otherwise. */
+static long long id_of(const json_t *v)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v)) {
+        char *end;
+        long long n = strtoll(json_string_value(v), &end, 10);
+
+        return *end ? 0 : n;
+    }
+    return 0;
+}
 
 static json_t *find(json_t *store, long long id)
 {
@@ -243,12 +279,74 @@ static json_t *find(json_t *store, long long id)
     return NULL;
 }
 
-static void add_requester(long long tid, long long uid, const char *email)
+static void add_requester(long long tid, long long uid, int notify, const char *email)
 {
+    json_t *l;
+    size_t i;
+
+    if (uid <= 0 && (!email || !*email))
+        return;
+    /* GLPI links a user once per role; email-only requesters may repeat. */
+    json_array_foreach(ticket_users, i, l)
+    {
+        if (uid > 0 && json_integer_value(json_object_get(l, "tickets_id")) == tid &&
+            json_integer_value(json_object_get(l, "users_id")) == uid)
+            return;
+    }
     json_array_append_new(
-        ticket_users, json_pack("{s:I, s:I, s:I, s:i, s:i, s:s}", "id", (json_int_t)++next_link_id,
-                                "tickets_id", (json_int_t)tid, "users_id", (json_int_t)uid, "type",
-                                1, "use_notification", 1, "alternative_email", email ? email : ""));
+        ticket_users,
+        json_pack("{s:I, s:I, s:I, s:i, s:i, s:s}", "id", (json_int_t)++next_link_id, "tickets_id",
+                  (json_int_t)tid, "users_id", (json_int_t)(uid > 0 ? uid : 0), "type", 1,
+                  "use_notification", notify, "alternative_email", email ? email : ""));
+}
+
+/* Element i of a list, or the value itself for i == 0 when it is not a list: the legacy actor
+ * fields take either. */
+static json_t *nth(json_t *v, size_t i)
+{
+    return json_is_array(v) ? json_array_get(v, i) : i == 0 ? v : NULL;
+}
+
+static int flag_of(const json_t *v, int def)
+{
+    if (!v)
+        return def;
+    return json_is_boolean(v) ? json_is_true(v) : id_of(v) != 0;
+}
+
+/* Ticket_User rows from a ticket's input. The legacy _users_id_requester_notif lists run in
+ * step with _users_id_requester (id 0 with an address is an email-only requester). On update
+ * GLPI 10 takes _actors.requester as the whole new list, so requesters left out are dropped. */
+static void take_requesters(long long tid, json_t *in, bool update)
+{
+    json_t *ids = json_object_get(in, "_users_id_requester");
+    json_t *notif = json_object_get(in, "_users_id_requester_notif");
+    json_t *use = json_object_get(notif, "use_notification");
+    json_t *alt = json_object_get(notif, "alternative_email");
+    json_t *actors = json_object_get(json_object_get(in, "_actors"), "requester"), *v;
+    size_t n = json_is_array(ids) ? json_array_size(ids) : ids ? 1 : 0, i;
+
+    if (json_is_array(alt) && json_array_size(alt) > n)
+        n = json_array_size(alt);
+    for (i = 0; i < n; i++)
+        add_requester(tid, id_of(nth(ids, i)), flag_of(nth(use, i), 1),
+                      json_string_value(nth(alt, i)));
+    if (!json_is_array(actors))
+        return;
+    if (update)
+        for (i = json_array_size(ticket_users); i-- > 0;)
+            if (json_integer_value(
+                    json_object_get(json_array_get(ticket_users, i), "tickets_id")) == tid)
+                json_array_remove(ticket_users, i);
+    json_array_foreach(actors, i, v)
+    {
+        const char *type = json_string_value(json_object_get(v, "itemtype"));
+
+        if (type && strcmp(type, "User") == 0)
+            add_requester(tid, id_of(json_object_get(v, "items_id")),
+                          flag_of(json_object_get(v, "use_notification"), 1),
+                          json_string_value(json_object_get(v, "alternative_email")));
+    }
 }
 
 static void user_emails(json_t *user, json_t *in, bool update)
@@ -297,6 +395,42 @@ static void user_emails(json_t *user, json_t *in, bool update)
     }
 }
 
+/* Whether an input key is stored as is. Keys starting with _ are instructions to GLPI, the id is
+ * GLPI's to give, and a user's "emails" is this fake's own list (fed by _useremails). */
+static bool is_column(int t, const char *k)
+{
+    return k[0] != '_' && strcmp(k, "id") != 0 && !(t == T_USER && strcmp(k, "emails") == 0);
+}
+
+/* Whether a user other than `except` has this login (GLPI's FieldUnicity ignores case). */
+static bool login_taken(const char *name, long long except)
+{
+    json_t *u;
+    size_t i;
+
+    json_array_foreach(users, i, u)
+    {
+        const char *other = json_string_value(json_object_get(u, "name"));
+
+        if (other && strcasecmp(other, name) == 0 &&
+            json_integer_value(json_object_get(u, "id")) != except)
+            return true;
+    }
+    return false;
+}
+
+/* Why an update of user `id` may not rename it (an empty or taken login), or NULL. */
+static const char *user_rename_refused(json_t *in, long long id)
+{
+    json_t *v = json_object_get(in, "name");
+
+    if (!v)
+        return NULL;
+    if (!json_string_value(v) || !*json_string_value(v))
+        return "The login is empty";
+    return login_taken(json_string_value(v), id) ? "Unicity: a user with this login exists" : NULL;
+}
+
 /* Stores one create; 0 and *id, or an error message. */
 static const char *create_one(int t, json_t *in, long long *id)
 {
@@ -308,15 +442,11 @@ static const char *create_one(int t, json_t *in, long long *id)
         return "input: expected an object";
     if (t == T_USER) {
         const char *name = json_string_value(json_object_get(in, "name"));
-        json_t *u;
-        size_t i;
 
         if (!name || !*name)
             return "The login is empty";
-        json_array_foreach(users, i,
-                           u) if (strcasecmp(json_string_value(json_object_get(u, "name")), name) ==
-                                  0) return "Unicity: a user with "
-                                            "this login exists";
+        if (login_taken(name, 0))
+            return "Unicity: a user with this login exists";
     } else if (t == T_CONTACT) {
         if (!json_string_value(json_object_get(in, "name")))
             return "name is required";
@@ -329,17 +459,17 @@ static const char *create_one(int t, json_t *in, long long *id)
     } else {
         const char *c = json_string_value(json_object_get(in, "content"));
         const char *it = json_string_value(json_object_get(in, "itemtype"));
-        json_t *tk = find(tickets, json_integer_value(json_object_get(in, "items_id")));
+        json_t *tk = find(tickets, id_of(json_object_get(in, "items_id")));
 
         if (!it || strcmp(it, "Ticket") != 0 || !tk)
             return "itemtype and items_id must name an existing Ticket";
         if (!c || !*c)
             return "The content is empty";
-        if (json_integer_value(json_object_get(tk, "status")) == 6)
+        if (id_of(json_object_get(tk, "status")) == 6)
             return "You cannot add a followup to a closed ticket";
     }
     item = json_object();
-    json_object_foreach(in, k, v) if (k[0] != '_') json_object_set(item, k, v);
+    json_object_foreach(in, k, v) if (is_column(t, k)) json_object_set(item, k, v);
     *id = ++next_id[t];
     json_object_set_new(item, "id", json_integer(*id));
     now_text(now, sizeof now);
@@ -347,25 +477,14 @@ static const char *create_one(int t, json_t *in, long long *id)
     json_object_set_new(item, "date_mod", json_string(now));
     if (t == T_USER)
         user_emails(item, in, false);
+    if (t == T_USER && !json_object_get(item, "is_active"))
+        json_object_set_new(item, "is_active", json_integer(1));
     if (t == T_TICKET) {
-        json_t *req = json_object_get(in, "_users_id_requester"), *notif;
-        json_t *emails;
-        size_t i;
-
         if (!json_object_get(item, "status"))
             json_object_set_new(item, "status", json_integer(1));
-        notif = json_object_get(in, "_users_id_requester_notif");
-        emails = json_object_get(notif, "alternative_email");
-        if (json_is_integer(req) && json_integer_value(req) > 0)
-            add_requester(*id, json_integer_value(req), NULL);
-        else if (json_is_array(req))
-            json_array_foreach(req, i, v) if (json_integer_value(v) > 0)
-                add_requester(*id, json_integer_value(v), NULL);
-        json_array_foreach(emails, i, v) if (json_string_value(v) && *json_string_value(v))
-            add_requester(*id, 0, json_string_value(v));
-        json_array_foreach(json_object_get(json_object_get(in, "_actors"), "requester"), i, v)
-            add_requester(*id, json_integer_value(json_object_get(v, "items_id")),
-                          json_string_value(json_object_get(v, "alternative_email")));
+        if (!json_object_get(item, "type"))
+            json_object_set_new(item, "type", json_integer(1));
+        take_requesters(*id, in, false);
     }
     if (t == T_FOLLOWUP) {
         if (!json_object_get(item, "date"))
@@ -524,7 +643,7 @@ static enum MHD_Result search(struct MHD_Connection *c, int t, bool sanitize)
     json_t *data = json_array(), *it, *out;
     long long from, to, total = 0;
     size_t i;
-    char cr[64];
+    char cr[64] = "";
 
     counters.searches++;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect, &a);
@@ -533,7 +652,8 @@ static enum MHD_Result search(struct MHD_Connection *c, int t, bool sanitize)
             json_decref(data);
             return error(c, 400, "ERROR", "Bad field ID in search criteria");
         }
-    parse_range(a.range, &from, &to, 49);
+    /* GLPI's default page is the user's list_limit, 20 out of the box. */
+    parse_range(a.range, &from, &to, 19);
     json_array_foreach(*store_of(t), i, it)
     {
         bool ok = true;
@@ -541,9 +661,12 @@ static enum MHD_Result search(struct MHD_Connection *c, int t, bool sanitize)
         for (int k = 0; k < a.nc; k++) {
             json_t *col = column(it, field_of(t, a.c[k].field));
             bool m = col_matches(col, a.c[k].type ? a.c[k].type : "contains", a.c[k].value);
-            bool or = a.c[k].link && strncasecmp(a.c[k].link, "OR", 2) == 0;
+            const char *link = a.c[k].link ? a.c[k].link : "AND";
+            bool or = strncasecmp(link, "OR", 2) == 0;
 
             json_decref(col);
+            if (strstr(link, "NOT") || strstr(link, "not"))
+                m = !m;
             ok = k == 0 ? m : or ? (ok || m) : (ok && m);
         }
         if (!ok)
@@ -585,9 +708,10 @@ static enum MHD_Result search(struct MHD_Connection *c, int t, bool sanitize)
     } else {
         json_decref(data);
     }
-    return send_json(c,
-                     (long long)json_array_size(json_object_get(out, "data")) < total ? 206 : 200,
-                     out, sanitize);
+    /* GLPI sends Content-Range only when something matched. */
+    return send_json_hdr(
+        c, (long long)json_array_size(json_object_get(out, "data")) < total ? 206 : 200, out,
+        sanitize, total > 0 ? "Content-Range" : NULL, cr);
 }
 
 /* --- the API --------------------------------------------------------------------------------- */
@@ -613,6 +737,33 @@ static json_t *list_range(json_t *src, const char *range)
     return out;
 }
 
+/* An item as the API shows it: a user's addresses live in UserEmail, not on the user. */
+static json_t *api_view(json_t *it)
+{
+    json_t *v = json_deep_copy(it);
+
+    json_object_del(v, "emails");
+    return v;
+}
+
+static enum MHD_Result too_many(struct MHD_Connection *c, int retry_after)
+{
+    char ra[16];
+
+    snprintf(ra, sizeof ra, "%d", retry_after);
+    return send_text(c, 429, "[\"ERROR\",\"fake: too many requests\"]", ra);
+}
+
+/* The answer to a create that is already stored goes astray: the connection drops (MHD closes
+ * it when the handler refuses), or GLPI's empty 200 of glpi#16177 comes back. */
+static enum MHD_Result lose_reply(struct MHD_Connection *c)
+{
+    faults.lost_reply--;
+    if (faults.lost_close)
+        return MHD_NO;
+    return send_text(c, 200, "", NULL);
+}
+
 static enum MHD_Result api(struct MHD_Connection *c, const char *method, const char *path,
                            struct req *rq)
 {
@@ -631,30 +782,54 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         const char *app = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "App-Token");
 
         if (!app)
+            app = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "app_token");
+
+        if (!app)
             return error(c, 400, "ERROR_APP_TOKEN_PARAMETERS_MISSING", "missing app_token");
         if (strcmp(app, app_token) != 0)
             return error(c, 400, "ERROR_WRONG_APP_TOKEN_PARAMETER", "app_token seems wrong");
     }
     if (strcmp(path, "initSession") == 0) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        const char *user = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "user_token");
         char token[TOKEN_LEN + 1];
         bool ok = false;
 
-        if (!auth || strncmp(auth, "user_token ", 11) != 0 || !auth[11])
+        /* The query form is GLPI's way around proxies that strip Authorization. */
+        if (!user && auth && strncmp(auth, "user_token ", 11) == 0)
+            user = auth + 11;
+        if (!user || !*user)
             return error(c, 400, "ERROR_LOGIN_PARAMETERS_MISSING",
                          "parameter(s) login, password "
                          "or user_token are missing");
         for (int i = 0; i < nuser_tokens; i++)
-            ok = ok || strcmp(user_tokens[i], auth + 11) == 0;
+            ok = ok || strcmp(user_tokens[i], user) == 0;
         if (nuser_tokens && !ok)
             return error(c, 401, "ERROR_GLPI_LOGIN_USER_TOKEN",
                          "parameter user_token seems invalid");
         for (int i = 0; i < TOKEN_LEN; i++)
-            token[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[rand_r(&seed) % 36];
+            token[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[rand_r(&token_seed) % 36];
         token[TOKEN_LEN] = '\0';
         json_object_set_new(sessions, token, json_true());
         counters.init_session++;
         return send_json(c, 200, json_pack("{s:s}", "session_token", token), false);
+    }
+    /* Induced failures stand for a proxy or an overloaded server in front of GLPI, so they come
+     * before GLPI looks at the session; logins are spared so a client can always start over. */
+    if (faults.fail_500 > 0) {
+        faults.fail_500--;
+        return error(c, 500, "ERROR", "fake: induced failure");
+    }
+    if (faults.fail_429 > 0) {
+        faults.fail_429--;
+        return too_many(c, faults.retry_after);
+    }
+    if (faults.fail_rate > 0 && (double)rand_r(&seed) / RAND_MAX < faults.fail_rate) {
+        int status = faults.fail_status ? faults.fail_status : 500;
+
+        if (status == 429)
+            return too_many(c, faults.retry_after > 0 ? faults.retry_after : 1);
+        return error(c, status, "ERROR", "fake: induced failure");
     }
     if (!sess)
         return error(c, 400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing");
@@ -665,22 +840,6 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         counters.kill_session++;
         return send_json(c, 200, json_true(), false);
     }
-    /* Faults hit the calls of an open session. */
-    if (faults.fail_500 > 0) {
-        faults.fail_500--;
-        return error(c, 500, "ERROR", "fake: induced failure");
-    }
-    if (faults.fail_429 > 0) {
-        char ra[16];
-
-        faults.fail_429--;
-        snprintf(ra, sizeof ra, "%d", faults.retry_after);
-        return send_text(c, 429, "[\"ERROR\",\"fake: too many requests\"]", ra);
-    }
-    if (faults.fail_rate > 0 && (double)rand_r(&seed) / RAND_MAX < faults.fail_rate)
-        return send_text(c, faults.fail_status ? faults.fail_status : 500,
-                         "[\"ERROR\",\"fake: induced failure\"]",
-                         faults.fail_status == 429 ? "1" : NULL);
     if (rq->len) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 
@@ -712,8 +871,7 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         if (t == T_TICKET && strcmp(sub, "ITILFollowup") == 0) {
             json_t *mine = json_array();
 
-            json_array_foreach(followups, i,
-                               it) if (json_integer_value(json_object_get(it, "items_id")) == id)
+            json_array_foreach(followups, i, it) if (id_of(json_object_get(it, "items_id")) == id)
                 json_array_append(mine, it);
             json_decref(out);
             out = list_range(mine, range);
@@ -725,7 +883,14 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         } else if (t == T_USER && strcmp(sub, "UserEmail") == 0) {
             json_t *u = find(users, id);
 
-            json_array_foreach(json_object_get(u, "emails"), i, it) json_array_append(out, it);
+            json_array_foreach(json_object_get(u, "emails"), i, it)
+            {
+                json_t *e = json_deep_copy(it);
+
+                json_object_set_new(e, "users_id", json_integer(id));
+                json_object_set_new(e, "is_dynamic", json_integer(0));
+                json_array_append_new(out, e);
+            }
         } else {
             json_decref(out);
             return error(c, 400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found");
@@ -733,13 +898,19 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         return send_json(c, 200, out, sanitize);
     }
     if (strcmp(method, "GET") == 0) {
-        if (n == 1)
-            return send_json(c, 200, list_range(*store_of(t), range), sanitize);
+        if (n == 1) {
+            json_t *page = list_range(*store_of(t), range), *out = json_array(), *it;
+            size_t i;
+
+            json_array_foreach(page, i, it) json_array_append_new(out, api_view(it));
+            json_decref(page);
+            return send_json(c, 200, out, sanitize);
+        }
         json_t *it = find(*store_of(t), id);
 
         if (!it)
             return error(c, 404, "ERROR_ITEM_NOT_FOUND", "Item not found");
-        return send_json(c, 200, json_deep_copy(it), sanitize);
+        return send_json(c, 200, api_view(it), sanitize);
     }
     in = json_object_get(body, "input");
     if (strcmp(method, "POST") == 0 && n == 1) {
@@ -764,8 +935,15 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
                              : json_pack("{s:I, s:s}", "id", (json_int_t)id, "message", ""));
                 good += !why;
             }
+            /* in belongs to body: size it before letting go of it. */
+            bool all = good == json_array_size(in);
+
             json_decref(body);
-            if (good == json_array_size(in))
+            if (good && faults.lost_reply > 0) {
+                json_decref(out);
+                return lose_reply(c);
+            }
+            if (all)
                 return send_json(c, 201, out, false);
             return send_json(
                 c, good ? 207 : 400,
@@ -776,12 +954,8 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         json_decref(body);
         if (why)
             return error(c, 400, "ERROR_GLPI_ADD", why);
-        if (faults.lost_reply > 0) {
-            faults.lost_reply--;
-            if (faults.lost_close)
-                return MHD_NO; /* stored, and the connection closes without an answer */
-            return send_text(c, 200, "", NULL);
-        }
+        if (faults.lost_reply > 0)
+            return lose_reply(c);
         struct MHD_Response *r;
         char *text;
         enum MHD_Result ok;
@@ -802,15 +976,20 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         const char *k;
         char key[32], now[32];
 
-        if (!it || !json_is_object(in)) {
+        const char *why = !it                   ? "Item not found"
+                          : !json_is_object(in) ? "input: expected an object"
+                          : t == T_USER         ? user_rename_refused(in, id)
+                                                : NULL;
+
+        if (why) {
             json_decref(body);
-            return error(c, 400, "ERROR_GLPI_UPDATE",
-                         it ? "input: expected an object" : "Item not found");
+            return error(c, 400, "ERROR_GLPI_UPDATE", why);
         }
-        json_object_foreach(in, k, v) if (k[0] != '_' && strcmp(k, "id") != 0)
-            json_object_set(it, k, v);
+        json_object_foreach(in, k, v) if (is_column(t, k)) json_object_set(it, k, v);
         if (t == T_USER)
             user_emails(it, in, true);
+        if (t == T_TICKET)
+            take_requesters(id, in, true);
         now_text(now, sizeof now);
         json_object_set_new(it, "date_mod", json_string(now));
         json_decref(body);
@@ -968,6 +1147,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* Two fakes started together should not hand out the same tokens. */
+    token_seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
     reset();
     /* Blocked before the server's threads start, so only sigwait below sees them. */
     sigset_t set;
