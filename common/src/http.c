@@ -95,6 +95,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 
         while (cap < s->len + add + 1)
             cap *= 2;
+        if (cap > s->max + 1) /* never more than the cap itself in memory */
+            cap = s->max + 1;
         if (!(p = realloc(s->p, cap)))
             return 0;
         s->p = p;
@@ -157,12 +159,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* The URL without its query, for error text: tokens may ride in query strings. */
+/* The URL for error text: without its query and fragment, where tokens may ride, nor a
+ * user:password@ part. */
 static void url_for_text(const char *url, char *buf, size_t n)
 {
-    size_t k = strcspn(url, "?#");
+    const char *host = strstr(url, "://"), *at;
+    size_t k, scheme = 0;
 
-    snprintf(buf, n, "%.*s", (int)(k > 200 ? 200 : k), url);
+    if (host) {
+        host += 3;
+        scheme = (size_t)(host - url);
+        k = strcspn(host, "/?#");
+        if ((at = memchr(host, '@', k)))
+            host = at + 1;
+    } else {
+        host = url;
+    }
+    k = strcspn(host, "?#");
+    snprintf(buf, n, "%.*s%.*s", (int)scheme, url, (int)(k > 200 ? 200 : k), host);
 }
 
 int sy_http_do(struct sy_http *h, const char *method, const char *url, const char *const *headers,
@@ -199,11 +213,18 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url, const cha
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, h->o.insecure_http ? "http,https" : "https");
+    curl_easy_setopt(h->curl, CURLOPT_REDIR_PROTOCOLS_STR,
+                     h->o.insecure_http ? "http,https" : "https");
 #else
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS,
                      h->o.insecure_http ? (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)
                                         : (long)CURLPROTO_HTTPS);
+    curl_easy_setopt(h->curl, CURLOPT_REDIR_PROTOCOLS,
+                     h->o.insecure_http ? (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)
+                                        : (long)CURLPROTO_HTTPS);
 #endif
+    /* A 3xx is an answer for the caller: following it could carry the headers (tokens) to
+     * another host. */
     curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
@@ -213,6 +234,8 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url, const cha
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &s);
+    /* Refuses an answer whose Content-Length already says it is too big; on_body catches the
+     * ones that do not say (chunked). */
     curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->o.body_max);
     curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
     /* libcurl sends a request again, unasked, when the kept-alive connection it went out on
@@ -244,7 +267,7 @@ int sy_http_do(struct sy_http *h, const char *method, const char *url, const cha
     curl_slist_free_all(list);
     list = NULL;
     if (s.over || cc == CURLE_FILESIZE_EXCEEDED ||
-        (announced >= 0 && (size_t)announced > h->o.body_max)) {
+        (cc != CURLE_OK && announced >= 0 && (size_t)announced > h->o.body_max)) {
         sy_errf(err, errlen, "%s %s: the answer is larger than %zu bytes", method, shown,
                 h->o.body_max);
         rc = -SY_ETOOBIG;
@@ -286,26 +309,35 @@ int sy_http_json(struct sy_http *h, const char *method, const char *url, const c
                  const json_t *body, struct sy_http_resp *r, json_t **json_out, char *err,
                  size_t errlen)
 {
-    const char *all[34];
+    const char **all = NULL;
     char *text = NULL;
-    size_t n = 0;
-    int rc;
+    size_t n = 0, given = 0;
+    int rc = -SY_ENOMEM;
 
     *json_out = NULL;
+    memset(r, 0, sizeof *r);
+    r->retry_after_s = -1;
+    while (headers && headers[given])
+        given++;
+    if (!(all = calloc(given + 3, sizeof *all)))
+        goto nomem;
     all[n++] = "Accept: application/json";
     if (body)
         all[n++] = "Content-Type: application/json";
-    for (size_t i = 0; headers && headers[i] && n < sizeof all / sizeof *all - 1; i++)
+    for (size_t i = 0; i < given; i++)
         all[n++] = headers[i];
     all[n] = NULL;
-    if (body && !(text = json_dumps(body, JSON_COMPACT))) {
-        sy_errf(err, errlen, "out of memory");
-        return -SY_ENOMEM;
-    }
+    if (body && !(text = json_dumps(body, JSON_COMPACT)))
+        goto nomem;
     rc = sy_http_do(h, method, url, all, text, text ? strlen(text) : 0, r, err, errlen);
     free(text);
+    free(all);
     if (rc == 0 && r->len > 0)
         *json_out = json_loadb(r->body, r->len, JSON_DECODE_ANY, NULL);
+    return rc;
+nomem:
+    free(all);
+    sy_errf(err, errlen, "out of memory");
     return rc;
 }
 

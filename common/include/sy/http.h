@@ -26,7 +26,9 @@ struct sy_http_opts {
     int insecure_http;       /* 0: only https:// URLs; 1: http:// too (tests, loopback) */
 };
 
+/* o may be NULL: the defaults. NULL when libcurl cannot start or memory is short. */
 struct sy_http *sy_http_new(const struct sy_http_opts *o);
+/* Closes its connections; accepts NULL. */
 void sy_http_destroy(struct sy_http *h);
 
 struct sy_http_resp {
@@ -36,12 +38,15 @@ struct sy_http_resp {
     int retry_after_s;  /* from Retry-After (seconds or an HTTP date), -1 when absent */
     char *content_type; /* owned, NULL when absent */
 };
+/* Frees what r owns and zeroes it (retry_after_s -1): safe on a zeroed or already-freed resp. */
 void sy_http_resp_free(struct sy_http_resp *r);
 
 /* One request. headers: NULL-terminated "Name: value" strings, may be NULL (their values are
- * never logged). body may be NULL. 0 with *r filled when an answer came, whatever its status;
- * -SY_ECONN (no connection), -SY_ETIMEOUT, -SY_ETOOBIG (answer over body_max), -SY_EINVAL (a
- * URL that is not https:// unless insecure_http) otherwise, with the reason in err. */
+ * never logged). body may be NULL. 0 with *r filled when an answer came, whatever its status
+ * (a 3xx is returned, not followed); otherwise *r is zeroed and the code says why:
+ * -SY_ECONN (no connection, connection lost, empty reply), -SY_ETIMEOUT, -SY_ETOOBIG (answer
+ * over body_max), -SY_EINVAL (a URL that is not https:// unless insecure_http: no request is
+ * made), -SY_ENOMEM, with the reason in err. err holds no header value and no URL query. */
 int sy_http_do(struct sy_http *h, const char *method, const char *url, const char *const *headers,
                const void *body, size_t body_len, struct sy_http_resp *r, char *err, size_t errlen);
 
@@ -57,7 +62,8 @@ int sy_http_json(struct sy_http *h, const char *method, const char *url, const c
  * request's fault (other 4xx, -SY_EINVAL, -SY_ETOOBIG). */
 int sy_http_verdict(int rc, const struct sy_http_resp *r, int *delay_s);
 
-/* Percent-encodes s for a query string value into a new string (caller frees). */
+/* Percent-encodes s for a query string value into a new string (caller frees); NULL when
+ * memory is short. */
 char *sy_http_escape(const char *s);
 
 #endif
