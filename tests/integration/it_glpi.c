@@ -12,7 +12,10 @@
  *  - sessions expiring mid-run and creates whose replies are lost (connection closed, empty
  *    200) → still exactly once, and sessions are reused, not made per message;
  *  - GLPI failing every call for 30 s, and a 429 with Retry-After → nothing lost, and the
- *    retry waits at least as long as GLPI asked.
+ *    retry waits at least as long as GLPI asked;
+ *  - Chatwoot's deliveries through a real sy-gateway that knows the hook only from what syctl
+ *    stored: signed ones are mirrored, forged ones 401, an unknown hook 404, and with the
+ *    database away 503 with Retry-After.
  *
  * Isolation on shared services: the hook id carries the run id, and the worker's links, fences
  * and mutexes are keyed by it; nothing else consumes sy.glpi. */
@@ -34,26 +37,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chatwoot.h"
 #include "harness.h"
 #include "http.h"
+#include "cm_worker.h"
 #include "sy/amqp.h"
+#include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/json.h"
 #include "sy/msg.h"
 #include "sy/pg.h"
 #include "sy/topology.h"
 
-#define WORKER       "glpi"
-#define DEAD         "sy.glpi.dead"
-#define REPLICAS     3
-#define START_MAX_MS 20000
-#define SETTLE_MS    120000
-#define CONTACTS     100
-#define CONVS        200
-#define EVENTS       2000
-#define DOWN_MS      30000
-#define USER_TOKEN   "it-user-token-5f1c9a"
-#define APP_TOKEN    "it-app-token-77d2e0"
+#define WORKER         "glpi"
+#define DEAD           "sy.glpi.dead"
+#define REPLICAS       3
+#define START_MAX_MS   20000
+#define SETTLE_MS      120000
+#define CONTACTS       100
+#define CONVS          200
+#define EVENTS         2000
+#define DOWN_MS        30000
+#define USER_TOKEN     "it-user-token-5f1c9a"
+#define APP_TOKEN      "it-app-token-77d2e0"
+#define WEBHOOK_SECRET "it-webhook-secret-3b9e41"
 
 struct worker {
     struct th_proc proc;
@@ -79,60 +86,24 @@ struct fixture {
 
 static void fake_start(struct fixture *f)
 {
-    int fds[2];
-    char line[64] = "";
-    size_t n = 0;
-
-    assert_int_equal(pipe(fds), 0);
-    f->fake_pid = fork();
-    assert_true(f->fake_pid >= 0);
-    if (f->fake_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl(f->fake_bin, f->fake_bin, "--app-token", APP_TOKEN, "--user-token", USER_TOKEN,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (n < sizeof line - 1 && read(fds[0], line + n, 1) == 1 && line[n] != '\n')
-        n++;
-    close(fds[0]);
-    line[n] = '\0';
-    if (sscanf(line, "port=%d", &f->fake_port) != 1)
-        fail_msg("fake-glpi did not say its port: '%s'", line);
-}
-
-static void fake_stop(struct fixture *f)
-{
-    int st;
-
-    if (f->fake_pid <= 0)
-        return;
-    kill(f->fake_pid, SIGTERM);
-    waitpid(f->fake_pid, &st, 0);
-    f->fake_pid = 0;
+    if (th_fake_glpi_start(f->fake_bin, APP_TOKEN, USER_TOKEN, &f->fake_pid, &f->fake_port) != 0)
+        fail_msg("fake-glpi did not start: %s", f->fake_bin);
 }
 
 static void fake_post(struct fixture *f, const char *path, const char *body)
 {
-    struct th_reply r = th_http(f->fake_port, "POST", path, NULL, body);
+    long st = th_fake_glpi_post(f->fake_port, path + strlen("/_fake/"), body);
 
-    if (r.status != 200)
-        fail_msg("fake %s: %ld %s", path, r.status, r.body);
-    th_reply_free(&r);
+    if (st != 200)
+        fail_msg("fake %s: %ld", path, st);
 }
 
 static json_t *fake_state(struct fixture *f)
 {
-    struct th_reply r = th_http(f->fake_port, "GET", "/_fake/state", NULL, NULL);
-    json_t *s;
+    json_t *s = th_fake_glpi_state(f->fake_port);
 
-    if (r.status != 200)
-        fail_msg("fake state: %ld", r.status);
-    s = json_loads(r.body, 0, NULL);
-    th_reply_free(&r);
-    assert_non_null(s);
+    if (!s)
+        fail_msg("fake-glpi gave no state");
     return s;
 }
 
@@ -145,10 +116,11 @@ static long long counter(json_t *state, const char *name)
 
 static int syctl(struct fixture *f, const char *const *args, char **out, char **err)
 {
-    char tok[64];
-    const char *env[] = {tok, NULL};
+    char tok[64], wh[64];
+    const char *env[] = {tok, wh, NULL};
 
     snprintf(tok, sizeof tok, "IT_GLPI_TOKEN=%s", USER_TOKEN);
+    snprintf(wh, sizeof wh, "IT_GLPI_WEBHOOK_SECRET=%s", WEBHOOK_SECRET);
     return th_run(f->syctl, args, env, 30000, out, err);
 }
 
@@ -172,6 +144,8 @@ static void hook_add(struct fixture *f, bool contact_sync)
                           "env:IT_GLPI_TOKEN",
                           "--app-token",
                           app_src,
+                          "--webhook-secret",
+                          "env:IT_GLPI_WEBHOOK_SECRET",
                           "--allow-http",
                           "--sync",
                           contact_sync ? "contact" : "user",
@@ -264,75 +238,11 @@ static double metric(struct worker *w, const char *name, const char *labels)
 
 /* --- Chatwoot's payloads ------------------------------------------------------------------ */
 
-static json_t *contact(long long id, int n)
-{
-    char name[64], email[64], phone[24];
-
-    snprintf(name, sizeof name, "Citizen %03d", n);
-    snprintf(email, sizeof email, "citizen%lld@example.org", id);
-    snprintf(phone, sizeof phone, "+9198%08lld", id % 100000000);
-    return json_pack("{s:I, s:s, s:s, s:s, s:n, s:{}, s:{}, s:{s:i, s:s}, s:s}", "id",
-                     (json_int_t)id, "name", name, "email", email, "phone_number", phone,
-                     "identifier", "custom_attributes", "additional_attributes", "account", "id", 1,
-                     "name", "Utility", "type", "contact");
-}
-
-static json_t *conversation(long long id, json_t *sender, const char *status, double ts)
-{
-    return json_pack("{s:I, s:i, s:s, s:s, s:[], s:{s:O, s:n}, s:f, s:f, s:{s:O}}", "id",
-                     (json_int_t)id, "inbox_id", 1, "channel", "Channel::Api", "status", status,
-                     "messages", "meta", "sender", sender, "assignee", "timestamp", ts,
-                     "created_at", ts, "contact_inbox", "contact_id",
-                     json_object_get(sender, "id"));
-}
-
-/* A message: created at `at` seconds past the epoch, as Chatwoot writes it. */
-static json_t *message(long long id, json_t *conv, json_t *sender, const char *type, bool private,
-                       const char *content, long long at)
-{
-    char stamp[40];
-    time_t t = (time_t)at;
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:{}, s:n, s:{s:O, s:O, s:s}, s:{s:i, s:s},"
-                     " s:O, s:{s:i, s:s}}",
-                     "id", (json_int_t)id, "content", content, "created_at", stamp, "message_type",
-                     type, "content_type", "text", "private", private, "content_attributes",
-                     "source_id", "sender", "id", json_object_get(sender, "id"), "name",
-                     json_object_get(sender, "name"), "type",
-                     strcmp(type, "incoming") == 0 ? "contact" : "user", "inbox", "id", 1, "name",
-                     "Support", "conversation", conv, "account", "id", 1, "name", "Utility");
-}
-
 /* An event into the exchange as sy-gateway publishes it (payload consumed). */
 static void publish(struct fixture *f, const char *event, json_t *payload, const char *id)
 {
-    char type[96], mid[64];
-    void *mp = NULL, *body = NULL;
-    size_t mlen = 0, len = 0;
-    json_t *data;
+    int rc = th_cw_publish(f->amqp, f->topo->exchange, f->hook, event, payload, id);
 
-    json_object_set_new(payload, "event", json_string(event));
-    data = json_pack("{s:s, s:n, s:o}", "hook", f->hook, "delivery", "payload", payload);
-    snprintf(type, sizeof type, "chatwoot.%s", event);
-    if (!id) {
-        sy_uuid4(mid);
-        id = mid;
-    }
-    assert_int_equal(sy_json_to_msgpack(data, &mp, &mlen), 0);
-    json_decref(data);
-    assert_int_equal(sy_msg_encode(type, id, "it-glpi", 0, mp, mlen, &body, &len), 0);
-    free(mp);
-    struct sy_publish p = {.exchange = f->topo->exchange,
-                           .routing_key = type,
-                           .body = body,
-                           .len = len,
-                           .message_id = id,
-                           .type = type};
-    int rc = sy_amqp_publish_nowait(f->amqp, &p);
-    free(body);
     if (rc != 0)
         fail_msg("publish: %s (%s)", sy_strerror(rc), sy_amqp_error(f->amqp));
 }
@@ -504,28 +414,31 @@ static void full_flow_mirrors_contact_conversation_messages_and_resolution(void 
     struct fixture *f = *state;
     long long cid = ++f->next_id, conv = ++f->next_id, m1 = ++f->next_id, m2 = ++f->next_id,
               m3 = ++f->next_id;
-    json_t *who = contact(cid, 1), *c = conversation(conv, who, "open", 1790000000.0);
+    json_t *who = th_cw_contact(cid, 1), *c = th_cw_conversation(conv, who, "open", 1790000000.0);
 
     worker_start(f, &f->w[0]);
     publish(f, "contact_created", json_deep_copy(who), NULL);
     publish(f, "conversation_created", json_deep_copy(c), NULL);
     publish(f, "message_created",
-            message(m1, c, who, "incoming", false, "Water <supply> & \"pressure\" low", 1790000010),
+            th_cw_message(m1, c, who, "incoming", false, "Water <supply> & \"pressure\" low",
+                          1790000010),
             NULL);
     publish(f, "message_created",
-            message(m2, c, who, "outgoing", false, "We are on it.\nA crew is coming.", 1790000020),
+            th_cw_message(m2, c, who, "outgoing", false, "We are on it.\nA crew is coming.",
+                          1790000020),
             NULL);
     publish(f, "message_created",
-            message(m3, c, who, "outgoing", true, "internal: check valve 12", 1790000030), NULL);
+            th_cw_message(m3, c, who, "outgoing", true, "internal: check valve 12", 1790000030),
+            NULL);
     publish(f, "conversation_typing_on", json_deep_copy(c), NULL);
-    json_t *done = conversation(conv, who, "resolved", 1790000100.0);
+    json_t *done = th_cw_conversation(conv, who, "resolved", 1790000100.0);
     publish(f, "conversation_status_changed", done, NULL);
     /* The contact's new name reaches the User the worker made. */
     json_t *renamed = json_deep_copy(who);
     json_object_set_new(renamed, "name", json_string("Citizen Renamed"));
     publish(f, "contact_updated", renamed, NULL);
     /* Bad data: a message without its conversation's id. */
-    json_t *bad = message(++f->next_id, c, who, "incoming", false, "x", 1790000200);
+    json_t *bad = th_cw_message(++f->next_id, c, who, "incoming", false, "x", 1790000200);
     json_object_del(json_object_get(bad, "conversation"), "id");
     publish(f, "message_created", bad, "it-glpi-bad-message");
     confirm(f);
@@ -630,7 +543,7 @@ static void storm_of_shuffled_duplicated_events_to_three_replicas_is_exactly_onc
     assert_non_null(evs);
     f->next_id += 100000;
     for (int i = 0; i < CONTACTS; i++) {
-        people[i] = contact(base + i, i);
+        people[i] = th_cw_contact(base + i, i);
         evs[n].event = "contact_created";
         evs[n++].payload = json_deep_copy(people[i]);
     }
@@ -642,7 +555,7 @@ static void storm_of_shuffled_duplicated_events_to_three_replicas_is_exactly_onc
     for (int k = 0; k < CONVS; k++) {
         long long conv = base + 10000 + k;
         json_t *who = people[k / 2];
-        json_t *c = conversation(conv, who, "open", 1790000000.0 + k);
+        json_t *c = th_cw_conversation(conv, who, "open", 1790000000.0 + k);
 
         evs[n].event = "conversation_created";
         evs[n++].payload = json_deep_copy(c);
@@ -651,8 +564,8 @@ static void storm_of_shuffled_duplicated_events_to_three_replicas_is_exactly_onc
 
             snprintf(text, sizeof text, "conversation %d, message %d", k, j);
             evs[n].event = "message_created";
-            evs[n++].payload = message(mid++, c, who, j % 2 ? "outgoing" : "incoming", j == 5, text,
-                                       1790000000LL + k * 100 + j);
+            evs[n++].payload = th_cw_message(mid++, c, who, j % 2 ? "outgoing" : "incoming", j == 5,
+                                             text, 1790000000LL + k * 100 + j);
         }
         json_decref(c);
     }
@@ -716,14 +629,15 @@ static void burst(struct fixture *f, int convs, int msgs, long long *first_conv)
 {
     for (int k = 0; k < convs; k++) {
         long long cid = ++f->next_id, conv = ++f->next_id;
-        json_t *who = contact(cid, k), *c = conversation(conv, who, "open", 1790000000.0);
+        json_t *who = th_cw_contact(cid, k),
+               *c = th_cw_conversation(conv, who, "open", 1790000000.0);
 
         if (first_conv && k == 0)
             *first_conv = conv;
         publish(f, "conversation_created", json_deep_copy(c), NULL);
         for (int j = 0; j < msgs; j++)
             publish(f, "message_created",
-                    message(++f->next_id, c, who, "incoming", false, "hello", 1790000000 + j),
+                    th_cw_message(++f->next_id, c, who, "incoming", false, "hello", 1790000000 + j),
                     NULL);
         json_decref(who);
         json_decref(c);
@@ -803,6 +717,151 @@ static void glpi_failing_for_half_a_minute_and_asking_to_wait_loses_nothing(void
     assert_int_equal(worker_stop(&f->w[0]), 0);
 }
 
+/* --- through the gateway ------------------------------------------------------------------ */
+
+struct gateway {
+    struct th_proc proc;
+    bool running;
+    int port, health_port;
+    char file[1200]; /* its webhooks file */
+};
+
+/* A sy-gateway whose webhooks file names no Chatwoot hook: it knows the hook from PostgreSQL. */
+static void gateway_start(struct fixture *f, struct gateway *g, const char *pg_url)
+{
+    char addr[64], health[64], hooks[1300], amqp[512], pg[512], redis[512];
+    char *file = g->file;
+
+    snprintf(g->file, sizeof g->file, "%s/Testing/glpi-webhooks-%s.yaml",
+             th_need_env("SY_BUILD_DIR"), f->run);
+    assert_int_equal(th_write_file(file, "# no Chatwoot hook here: they come from glpi_hooks\n"),
+                     0);
+    g->port = th_free_port();
+    g->health_port = th_free_port();
+    snprintf(addr, sizeof addr, "SY_GATEWAY_ADDR=127.0.0.1:%d", g->port);
+    snprintf(health, sizeof health, "SY_HTTP_ADDR=127.0.0.1:%d", g->health_port);
+    snprintf(hooks, sizeof hooks, "SY_GATEWAY_WEBHOOKS=%s", file);
+    snprintf(amqp, sizeof amqp, "SY_AMQP_URL=%s", th_need_env("SY_AMQP_URL"));
+    snprintf(pg, sizeof pg, "SY_PG_URL=%s", pg_url);
+    snprintf(redis, sizeof redis, "SY_REDIS_URL=%s", th_need_env("SY_REDIS_URL"));
+    const char *env[] = {addr, health, hooks, amqp, pg, redis, "SY_LOG_LEVEL=info", NULL};
+    assert_int_equal(th_proc_spawn(&g->proc, th_need_env("SY_GATEWAY_BIN"), env), 0);
+    g->running = true;
+    th_wait_answer(&g->proc, &g->running, "sy-gateway", g->health_port, "/readyz", 200,
+                   START_MAX_MS);
+}
+
+/* POSTs a Chatwoot delivery of `event` to hook through the gateway, signed with secret (NULL:
+ * unsigned); payload is consumed. */
+static struct th_reply deliver(struct gateway *g, const char *hook, const char *secret,
+                               const char *delivery, const char *event, json_t *payload)
+{
+    char path[128], ts[32], h_ts[64], h_sig[128], h_del[160], sig[2 * SY_SHA256_LEN + 1];
+    const char *headers[4] = {NULL};
+    uint8_t mac[SY_SHA256_LEN];
+    size_t n = 0;
+
+    json_object_set_new(payload, "event", json_string(event));
+    char *body = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    assert_non_null(body);
+    snprintf(path, sizeof path, "/webhooks/chatwoot/%s", hook);
+    snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+    snprintf(h_ts, sizeof h_ts, "X-Chatwoot-Timestamp: %s", ts);
+    headers[n++] = h_ts;
+    if (secret) {
+        strcat(ts, ".");
+        sy_hmac_sha256_2(secret, strlen(secret), ts, strlen(ts), body, strlen(body), mac);
+        sy_hex_encode(mac, sizeof mac, sig);
+        snprintf(h_sig, sizeof h_sig, "X-Chatwoot-Signature: sha256=%s", sig);
+        headers[n++] = h_sig;
+    }
+    snprintf(h_del, sizeof h_del, "X-Chatwoot-Delivery: %s", delivery);
+    headers[n++] = h_del;
+    struct th_reply r = th_http(g->port, "POST", path, headers, body);
+    free(body);
+    return r;
+}
+
+static void expect_status(struct th_reply r, long want, const char *what)
+{
+    if (r.status != want)
+        fail_msg("%s: expected %ld, got %ld: %s", what, want, r.status, r.body);
+    th_reply_free(&r);
+}
+
+static void deliveries_through_the_gateway_use_the_hook_syctl_stored(void **state)
+{
+    struct fixture *f = *state;
+    struct gateway g = {0}, away = {0};
+    long long cid = ++f->next_id, conv = ++f->next_id, m1 = ++f->next_id;
+    json_t *who = th_cw_contact(cid, 1), *c = th_cw_conversation(conv, who, "open", 1790000000.0);
+    char d[4][64], unknown[64];
+
+    for (int i = 0; i < 4; i++)
+        snprintf(d[i], sizeof d[i], "gw-%s-%d", f->run, i);
+    gateway_start(f, &g, th_need_env("SY_PG_URL"));
+    worker_start(f, &f->w[0]);
+
+    expect_status(
+        deliver(&g, f->hook, WEBHOOK_SECRET, d[0], "contact_created", json_deep_copy(who)), 202,
+        "a signed contact_created");
+    expect_status(
+        deliver(&g, f->hook, WEBHOOK_SECRET, d[1], "conversation_created", json_deep_copy(c)), 202,
+        "a signed conversation_created");
+    expect_status(
+        deliver(&g, f->hook, WEBHOOK_SECRET, d[2], "message_created",
+                th_cw_message(m1, c, who, "incoming", false, "no water since Monday", 1790000010)),
+        202, "a signed message_created");
+    /* Chatwoot's redelivery of the same delivery is published once. */
+    expect_status(
+        deliver(&g, f->hook, WEBHOOK_SECRET, d[2], "message_created",
+                th_cw_message(m1, c, who, "incoming", false, "no water since Monday", 1790000010)),
+        200, "a redelivery");
+    /* Forged, unsigned, and to a hook nobody stored. */
+    struct th_reply r =
+        deliver(&g, f->hook, "not-the-secret", d[3], "message_created",
+                th_cw_message(++f->next_id, c, who, "incoming", false, "forged", 1));
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "X-Chatwoot-Signature"));
+    th_reply_free(&r);
+    expect_status(deliver(&g, f->hook, NULL, d[3], "message_created",
+                          th_cw_message(++f->next_id, c, who, "incoming", false, "unsigned", 1)),
+                  401, "an unsigned delivery");
+    snprintf(unknown, sizeof unknown, "it-%s-nobody", f->run);
+    expect_status(deliver(&g, unknown, WEBHOOK_SECRET, d[3], "message_created",
+                          th_cw_message(++f->next_id, c, who, "incoming", false, "lost", 1)),
+                  404, "an unknown hook");
+    settle(f, 60000);
+
+    json_t *s = fake_state(f);
+    assert_int_equal(count_people(f, s, "users"), 1);
+    assert_int_equal(count_tickets(f, s), 1);
+    long long nfu = 0;
+    expect_followups_in_order(f, s, &nfu);
+    assert_int_equal(nfu, 1);
+    json_decref(s);
+    assert_int_equal(th_stop(&g.proc, &g.running), 0);
+    assert_int_equal(th_log_count(&g.proc, WEBHOOK_SECRET), 0);
+    assert_int_equal(th_log_count(&g.proc, USER_TOKEN), 0);
+
+    /* A gateway that cannot reach the database and has not seen the hook yet asks Chatwoot to
+     * come back, rather than saying the hook does not exist. */
+    gateway_start(f, &away, "postgresql://postgres@127.0.0.1:1/switchyard?connect_timeout=2");
+    r = deliver(&away, f->hook, WEBHOOK_SECRET, d[3], "message_created",
+                th_cw_message(++f->next_id, c, who, "incoming", false, "later", 1));
+    assert_int_equal(r.status, 503);
+    assert_true(r.retry_after > 0);
+    th_reply_free(&r);
+    assert_int_equal(th_stop(&away.proc, &away.running), 0);
+    th_proc_cleanup(&g.proc);
+    th_proc_cleanup(&away.proc);
+    unlink(g.file);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+    json_decref(who);
+    json_decref(c);
+}
+
 /* --- setup -------------------------------------------------------------------------------- */
 
 static void forget_hook(struct fixture *f)
@@ -821,7 +880,7 @@ static int test_setup(void **state)
     struct fixture *f = *state;
     static int k;
 
-    fake_stop(f);
+    th_fake_glpi_stop(&f->fake_pid);
     fake_start(f);
     if (f->hook[0])
         forget_hook(f);
@@ -890,7 +949,7 @@ static int group_teardown(void **state)
             worker_stop(&f->w[i]);
         th_proc_cleanup(&f->w[i].proc);
     }
-    fake_stop(f);
+    th_fake_glpi_stop(&f->fake_pid);
     if (f->hook[0])
         forget_hook(f);
     if (f->amqp) {
@@ -917,6 +976,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             glpi_failing_for_half_a_minute_and_asking_to_wait_loses_nothing, test_setup,
             test_teardown),
+        cmocka_unit_test_setup_teardown(deliveries_through_the_gateway_use_the_hook_syctl_stored,
+                                        test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -11,6 +11,7 @@
 
 #include "gateway/api.h"
 #include "gateway/auth.h"
+#include "gateway/hookdb.h"
 #include "gateway/pgpool.h"
 #include "gateway/webhooks.h"
 #include "sy/config.h"
@@ -26,7 +27,7 @@
 #define REDIS_CONNS      4    /* pooled connections; requests beyond wait for one */
 #define REDIS_TIMEOUT_MS 1000 /* connect and each command: dedup must not stall a webhook */
 #define RETRY_AFTER_S    5
-#define READ_CONNS       8 /* PostgreSQL connections of the API's reads */
+#define READ_CONNS       8 /* PostgreSQL connections of the API's and the hooks' reads */
 
 #define C_(field) offsetof(struct gw_conf, field)
 static const struct sy_conf_key gw_conf_keys[] = {
@@ -318,6 +319,7 @@ static void gw_exit(void *state)
     gw_server_stop(g->server);
     gw_webhooks_destroy(g->hooks);
     gw_auth_destroy(g->auth);
+    gw_hookdb_destroy(g->hookdb);
     gw_pg_pool_destroy(g->pg);
     pool_destroy(g->redis);
     free(g);
@@ -350,7 +352,8 @@ static int gw_init(struct sy_worker *w, void **state)
     /* A few connections: a read is one short statement, and PostgreSQL's connections are
      * dear (its default max_connections is 100 for the whole fleet). */
     if (sy_worker_url(w, "pg") &&
-        !(g->pg = gw_pg_pool_new(sy_worker_url(w, "pg"), READ_CONNS, "API reads"))) {
+        (!(g->pg = gw_pg_pool_new(sy_worker_url(w, "pg"), READ_CONNS, "API and hook reads")) ||
+         !(g->hookdb = gw_hookdb_new(g->pg)))) {
         rc = -SY_ENOMEM;
         goto fail;
     }
@@ -374,9 +377,10 @@ static int gw_init(struct sy_worker *w, void **state)
     sy_log_info(
         "gateway.start",
         "serving on port %d: up to %d connections, bodies up to %lld bytes, publish timeout %lld "
-        "ms, webhooks from %s, delivery dedup %s",
+        "ms, webhooks from %s%s, delivery dedup %s",
         gw_server_port(g->server), (int)conf->max_conns, conf->max_body, conf->publish_timeout_ms,
-        conf->webhooks, g->redis ? "in Redis" : "off");
+        conf->webhooks, g->hookdb ? " and the database's GLPI hooks" : "",
+        g->redis ? "in Redis" : "off");
     *state = g;
     return 0;
 fail:

@@ -14,6 +14,7 @@ struct gw_webhooks; /* webhooks.yaml, see webhooks.h */
 struct gw_redis_pool;
 struct gw_auth; /* the REST API's keys and tokens, see auth.h */
 struct gw_pg_pool;
+struct gw_hookdb; /* Chatwoot hooks stored in PostgreSQL, see hookdb.h */
 
 /* Every route sy-gateway serves, in the order they are tried (the API's and the webhooks';
  * /healthz, /readyz and /metrics are the runtime's, on SY_HTTP_ADDR). */
@@ -41,6 +42,7 @@ struct gw {
     struct gw_webhooks *hooks;
     struct gw_auth *auth;  /* API keys (in SY_PG_URL) and JWTs for the REST API */
     struct gw_pg_pool *pg; /* the API's reads; NULL without SY_PG_URL (reads answer 503) */
+    struct gw_hookdb *hookdb; /* hooks not in webhooks.yaml; NULL without SY_PG_URL */
     _Atomic int accepting; /* 1 once the runtime runs its broker thread (set by run) */
 };
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "gateway/gateway.h"
+#include "gateway/hookdb.h"
 #include "sy/config.h"
 #include "sy/crypto.h"
 #include "sy/doc.h"
@@ -20,19 +21,20 @@
 #include "sy/schema.h"
 #include "sy/worker.h"
 
-#define HOOK_ID_MAX      64
-#define SECRET_MAX       (64 * 1024)
-#define EVENT_MAX        64
-#define DELIVERY_MAX     100 /* "chatwoot:<delivery>" stays within SY_MSG_ID_MAX */
-#define WAMID_MAX        110 /* "whatsapp:<wamid>" likewise */
-#define CHALLENGE_MAX    64
-#define TIMESTAMP_SKEW_S 300         /* Chatwoot's signed timestamp: at most 5 minutes off */
-#define DEDUP_TTL_S      86400       /* a Chatwoot delivery id is remembered a day */
-#define WA_DEDUP_TTL_S   (8 * 86400) /* WhatsApp redelivers for up to 7 days */
-#define WA_MEDIA_MAX     1000        /* media messages in one delivery */
-#define JSON_FLAGS       (JSON_REJECT_DUPLICATES)
-#define SIG_PREFIX       "sha256="
-#define SIG_PREFIX_LEN   (sizeof SIG_PREFIX - 1)
+#define HOOK_ID_MAX          64
+#define SECRET_MAX           (64 * 1024)
+#define EVENT_MAX            64
+#define DELIVERY_MAX         100 /* "chatwoot:<delivery>" stays within SY_MSG_ID_MAX */
+#define WAMID_MAX            110 /* "whatsapp:<wamid>" likewise */
+#define CHALLENGE_MAX        64
+#define TIMESTAMP_SKEW_S     300         /* Chatwoot's signed timestamp: at most 5 minutes off */
+#define DEDUP_TTL_S          86400       /* a Chatwoot delivery id is remembered a day */
+#define WA_DEDUP_TTL_S       (8 * 86400) /* WhatsApp redelivers for up to 7 days */
+#define WA_MEDIA_MAX         1000        /* media messages in one delivery */
+#define HOOKDB_RETRY_AFTER_S 5           /* a 503 while the hooks' database is away */
+#define JSON_FLAGS           (JSON_REJECT_DUPLICATES)
+#define SIG_PREFIX           "sha256="
+#define SIG_PREFIX_LEN       (sizeof SIG_PREFIX - 1)
 
 struct gw_hook {
     char *id;
@@ -393,26 +395,43 @@ void gw_chatwoot_event(void *ctx, const struct gw_request *rq, struct gw_respons
 {
     struct gw *g = ctx;
     const struct gw_hook *k = hook_find(g->hooks, rq->params[0]);
+    struct gw_hook stored = {0};
+    char stored_id[HOOK_ID_MAX + 1];
     const char *delivery, *event;
     char type[EVENT_MAX + 16], id[DELIVERY_MAX + 16], key[HOOK_ID_MAX + DELIVERY_MAX + 32];
     json_t *body = NULL, *data = NULL;
     int seen = -1;
 
+    if (!k && g->hookdb) {
+        /* Not in the file: a hook that `syctl glpi hook add` stored, with its own secret. */
+        int found = gw_hookdb_find(g->hookdb, rq->params[0], &stored.secret, &stored.secret_len);
+
+        if (found < 0) {
+            gw_error(rs, rq, 503, "unavailable", NULL, "the hooks' database is unreachable");
+            rs->retry_after_s = HOOKDB_RETRY_AFTER_S;
+            return;
+        }
+        if (found == 1) {
+            snprintf(stored_id, sizeof stored_id, "%s", rq->params[0]);
+            stored.id = stored_id;
+            k = &stored;
+        }
+    }
     if (!k) {
         gw_error(rs, rq, 404, "not_found", "hook_id", "no Chatwoot hook '%.64s' is configured",
                  rq->params[0]);
         return;
     }
     if (k->secret && chatwoot_verify(k, rq, rs) != 0)
-        return;
+        goto out;
     delivery = gw_header(rq, "X-Chatwoot-Delivery");
     if (delivery && !token_ok(delivery, DELIVERY_MAX)) {
         gw_error(rs, rq, 400, "invalid", "X-Chatwoot-Delivery",
                  "X-Chatwoot-Delivery: expected 1 to %d of [A-Za-z0-9._-]", DELIVERY_MAX);
-        return;
+        goto out;
     }
     if (!(body = body_object(rq, rs)))
-        return;
+        goto out;
     event = json_string_value(json_object_get(body, "event"));
     if (!event || !event_ok(event)) {
         gw_error(rs, rq, 400, "invalid", "event", "event: expected a string of 1 to %d of [a-z_]",
@@ -445,6 +464,10 @@ void gw_chatwoot_event(void *ctx, const struct gw_request *rq, struct gw_respons
     if (gw_publish(g, rq, rs, type, delivery ? id : NULL, data) != 0 && seen == 1)
         gw_seen_forget(g, key);
 out:
+    if (stored.secret) {
+        explicit_bzero(stored.secret, stored.secret_len);
+        free(stored.secret);
+    }
     json_decref(data);
     json_decref(body);
 }
