@@ -9,8 +9,9 @@
  *  - a storm: 2,000 events for 100 contacts and 200 conversations, shuffled, a tenth of them
  *    twice, to three replicas at once → exactly 100 people, 200 tickets, every message once
  *    and in order;
- *  - sessions expiring mid-run and creates whose replies are lost (connection closed, empty
- *    200) → still exactly once, and sessions are reused, not made per message;
+ *  - sessions expiring mid-run, and creates of Users, Tickets and followups whose replies are
+ *    lost (connection closed, empty 200) → still exactly once, and sessions are reused, not
+ *    made per message;
  *  - GLPI failing every call for 30 s, and a 429 with Retry-After → nothing lost, and the
  *    retry waits at least as long as GLPI asked;
  *  - Chatwoot's deliveries through a real sy-gateway that knows the hook only from what syctl
@@ -659,22 +660,35 @@ static void expired_sessions_and_lost_replies_still_mirror_exactly_once(void **s
     /* One session for all of it: not one per message. */
     assert_true(inits >= 1 && inits <= 2);
 
-    /* Sessions expire mid-run; then creates commit but GLPI answers them with an empty 200.
-     * (A connection closed after the commit still makes a second ticket: not covered here
-     * until that is fixed.) */
+    /* Sessions expire mid-run. */
     fake_post(f, "/_fake/faults", "{\"expire_sessions\": true}");
     burst(f, 4, 3, NULL);
     settle(f, 90000);
-    fake_post(f, "/_fake/faults", "{\"lost_reply\": 4, \"lost_reply_mode\": \"empty200\"}");
-    burst(f, 4, 3, NULL);
-    settle(f, 90000);
+    /* Then creates of each kind commit, but their answer is lost: the connection drops, or
+     * GLPI's empty 200 comes back. */
+    static const char *const kinds[] = {"User", "Ticket", "ITILFollowup"};
+    static const char *const modes[] = {"close", "empty200"};
+    for (size_t m = 0; m < 2; m++)
+        for (size_t k = 0; k < 3; k++) {
+            char faults[160];
+
+            snprintf(faults, sizeof faults,
+                     "{\"lost_reply\": 2, \"lost_reply_mode\": \"%s\", "
+                     "\"lost_reply_itemtype\": \"%s\"}",
+                     modes[m], kinds[k]);
+            fake_post(f, "/_fake/faults", faults);
+            burst(f, 2, 3, NULL);
+            settle(f, 90000);
+        }
 
     s = fake_state(f);
-    assert_int_equal(count_people(f, s, "users"), 13);
-    assert_int_equal(count_tickets(f, s), 13);
+    /* Every lost answer happened, and each item is there once. */
+    assert_int_equal(counter(s, "lost_replies"), 12);
+    assert_int_equal(count_people(f, s, "users"), 21);
+    assert_int_equal(count_tickets(f, s), 21);
     long long nfu = 0;
     expect_followups_in_order(f, s, &nfu);
-    assert_int_equal(nfu, 39);
+    assert_int_equal(nfu, 63);
     /* The expiry cost one new session, not a login per call. */
     assert_true(counter(s, "init_session") - inits >= 1);
     assert_true(counter(s, "init_session") - inits <= 3);

@@ -777,6 +777,19 @@ static void lost_replies_still_commit_the_create(void **ts)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "counters"), "creates")),
                      3);
     json_decref(s);
+
+    /* Aimed at one itemtype: other creates are answered meanwhile. */
+    control("/_fake/faults", "{\"lost_reply\": 1, \"lost_reply_mode\": \"close\", "
+                             "\"lost_reply_itemtype\": \"Ticket\"}");
+    assert_int_equal(create("Contact", "{\"name\":\"fourth\"}"), 4);
+    r = api("POST", "Ticket/", "{\"input\":{\"name\":\"t\",\"content\":\"c\"}}");
+    assert_int_equal(r->status, 0);
+    reply_free(r);
+    s = state();
+    assert_int_equal(json_array_size(json_object_get(s, "tickets")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(s, "counters"), "lost_replies")), 3);
+    json_decref(s);
 }
 
 static void delay_holds_every_api_answer_back(void **ts)

@@ -15,10 +15,11 @@
  *   {"expire_sessions": true}                 every open session is invalid from now on
  *   {"fail_500": N}                           the next N API calls answer 500
  *   {"fail_429": N, "retry_after": S}         the next N API calls answer 429, Retry-After: S
- *   {"lost_reply": N, "lost_reply_mode": "close"|"empty200"}
- *                                             the next N creates are stored, then their answer
- *                                             is lost: the connection closes, or 200 with an
- *                                             empty body (GLPI's own bug, glpi#16177)
+ *   {"lost_reply": N, "lost_reply_mode": "close"|"empty200", "lost_reply_itemtype": T}
+ *                                             the next N creates (of itemtype T alone, when
+ *                                             given) are stored, then their answer is lost: the
+ *                                             connection closes, or 200 with an empty body
+ *                                             (GLPI's own bug, glpi#16177)
  *   {"delay_ms": M}                           every API answer waits M ms (0: off)
  *   {"fail_rate": p, "fail_status": 500|502|503|429}
  *                                             each API call fails so with probability p
@@ -59,11 +60,12 @@ static int nuser_tokens;
 static json_t *users, *contacts, *tickets, *followups, *ticket_users, *sessions;
 static long long next_id[4], next_link_id, next_email_id;
 static struct {
-    long long init_session, kill_session, requests, creates, searches;
+    long long init_session, kill_session, requests, creates, searches, lost_replies;
 } counters;
 static struct {
     int fail_500, fail_429, retry_after, lost_reply;
     bool lost_close;
+    int lost_type; /* an itemtype's index, -1: creates of any */
     int delay_ms;
     double fail_rate;
     int fail_status;
@@ -111,6 +113,7 @@ static void reset(void)
     next_link_id = next_email_id = 0;
     memset(&counters, 0, sizeof counters);
     memset(&faults, 0, sizeof faults);
+    faults.lost_type = -1;
     /* The session user. */
     next_id[T_USER] = 2;
     json_array_append_new(users, json_pack("{s:i, s:s, s:s, s:[], s:i}", "id", 2, "name", "glpi",
@@ -756,9 +759,15 @@ static enum MHD_Result too_many(struct MHD_Connection *c, int retry_after)
 
 /* The answer to a create that is already stored goes astray: the connection drops (MHD closes
  * it when the handler refuses), or GLPI's empty 200 of glpi#16177 comes back. */
+static bool loses_reply(int t)
+{
+    return faults.lost_reply > 0 && (faults.lost_type < 0 || faults.lost_type == t);
+}
+
 static enum MHD_Result lose_reply(struct MHD_Connection *c)
 {
     faults.lost_reply--;
+    counters.lost_replies++;
     if (faults.lost_close)
         return MHD_NO;
     return send_text(c, 200, "", NULL);
@@ -939,7 +948,7 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
             bool all = good == json_array_size(in);
 
             json_decref(body);
-            if (good && faults.lost_reply > 0) {
+            if (good && loses_reply(t)) {
                 json_decref(out);
                 return lose_reply(c);
             }
@@ -954,7 +963,7 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         json_decref(body);
         if (why)
             return error(c, 400, "ERROR_GLPI_ADD", why);
-        if (faults.lost_reply > 0)
+        if (loses_reply(t))
             return lose_reply(c);
         struct MHD_Response *r;
         char *text;
@@ -1017,12 +1026,13 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
 {
     if (strcmp(path, "state") == 0 && strcmp(method, "GET") == 0) {
         json_t *s = json_pack(
-            "{s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "users",
+            "{s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "users",
             decoded_items(users, false), "contacts", decoded_items(contacts, false), "tickets",
             decoded_items(tickets, true), "followups", decoded_items(followups, false), "counters",
             "init_session", (json_int_t)counters.init_session, "kill_session",
             (json_int_t)counters.kill_session, "requests", (json_int_t)counters.requests, "creates",
             (json_int_t)counters.creates, "searches", (json_int_t)counters.searches,
+            "lost_replies", (json_int_t)counters.lost_replies,
             "sessions_live", (json_int_t)json_object_size(sessions));
         return send_json(c, 200, s, false);
     }
@@ -1050,6 +1060,13 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
             faults.lost_reply = (int)json_integer_value(v);
         if ((mode = json_string_value(json_object_get(f, "lost_reply_mode"))))
             faults.lost_close = strcmp(mode, "close") == 0;
+        if ((mode = json_string_value(json_object_get(f, "lost_reply_itemtype")))) {
+            if ((faults.lost_type = type_of(mode)) < 0) {
+                json_decref(f);
+                return error(c, 400, "ERROR", "faults: lost_reply_itemtype: no such itemtype");
+            }
+        } else if (json_object_get(f, "lost_reply"))
+            faults.lost_type = -1;
         if ((v = json_object_get(f, "delay_ms")))
             faults.delay_ms = (int)json_integer_value(v);
         if ((v = json_object_get(f, "fail_rate")))
