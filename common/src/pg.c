@@ -421,6 +421,138 @@ int sy_pg_fence(struct sy_pg *pg, const char *resource, uint64_t fence)
     return rc;
 }
 
+/* The fence as a statement that fails when stale, so the statements after it in the same
+ * pipeline are skipped and nothing commits: the upsert writes no row when a newer fence holds
+ * the resource, and dividing by that count raises 22012 on this statement alone. */
+static const char FENCE_OR_FAIL_SQL[] =
+    "WITH f AS (INSERT INTO sy_fences (resource, fence, updated_at)"
+    " VALUES ($1, $2::bigint, now())"
+    " ON CONFLICT (resource) DO UPDATE SET fence = EXCLUDED.fence, updated_at = EXCLUDED.updated_at"
+    " WHERE sy_fences.fence <= EXCLUDED.fence RETURNING 1)"
+    " SELECT 1 / count(*)::int FROM f";
+
+/* One pipeline: the fence, sql, Sync. Between the first statement and the Sync the server runs
+ * both in one transaction, and skips sql once the fence failed. *out: sql's result. */
+static int pipeline_fenced(struct sy_pg *pg, const char *const fparams[2], const char *sql,
+                           int nparams, const char *const *params, PGresult **out)
+{
+    PGconn *c = pg->conn;
+    int rc = 0, query = 0;
+
+    *out = NULL;
+    if (PQenterPipelineMode(c) != 1 ||
+        PQsendQueryParams(c, FENCE_OR_FAIL_SQL, 2, NULL, fparams, NULL, NULL, 0) != 1 ||
+        PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(c) != 1) {
+        set_err(pg, "%s", PQerrorMessage(c));
+        /* A half-sent pipeline cannot be taken back: start afresh. */
+        if (PQstatus(c) != CONNECTION_BAD)
+            pg_reset(pg);
+        return -SY_ECONN;
+    }
+    /* Each statement's result, then NULL; a statement after a failure reports
+     * PIPELINE_ABORTED; the Sync ends it all. */
+    for (;;) {
+        PGresult *r = PQgetResult(c);
+
+        if (!r) {
+            if (PQstatus(c) == CONNECTION_BAD || ++query > 2) {
+                set_err(pg, "%s",
+                        PQstatus(c) == CONNECTION_BAD ? PQerrorMessage(c)
+                                                      : "the pipeline did not end");
+                rc = -SY_ECONN;
+                break;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_PIPELINE_ABORTED) {
+            PQclear(r);
+            continue;
+        }
+        int qrc = check_result(pg, r);
+        if (query == 0 && qrc != 0 && strcmp(pg->state, "22012") == 0) {
+            qrc = -SY_ESTALE;
+            set_err(pg, "a newer fence already wrote '%.200s'", fparams[0]);
+        }
+        if (qrc != 0 && rc == 0) {
+            rc = qrc;
+            if (qrc != -SY_ESTALE) /* a lost race, not a fault */
+                log_failure(pg, qrc);
+        }
+        if (query == 1 && qrc == 0 && !*out)
+            *out = r;
+        else
+            PQclear(r);
+    }
+    if (rc == -SY_ECONN || PQexitPipelineMode(c) != 1) {
+        if (rc == 0)
+            set_err(pg, "%s", PQerrorMessage(c));
+        PQclear(*out);
+        *out = NULL;
+        if (PQstatus(c) != CONNECTION_BAD)
+            pg_reset(pg);
+        return -SY_ECONN;
+    }
+    if (rc != 0) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, const char *sql,
+                      int nparams, const char *const *params, struct sy_pg_res **res)
+{
+    if (res)
+        *res = NULL;
+    if (!pg || !resource || !*resource || fence == 0 || fence > INT64_MAX || !sql || nparams < 0 ||
+        nparams > PG_PARAMS_MAX || (nparams > 0 && !params))
+        return -SY_EINVAL;
+    if (inside_tx(pg) || pg->tx_lost) {
+        set_err(pg, "%s", "a transaction is open: use sy_pg_fence inside it");
+        return -SY_EINVAL;
+    }
+    char fence_txt[24];
+    snprintf(fence_txt, sizeof fence_txt, "%" PRIu64, fence);
+    const char *const fparams[2] = {resource, fence_txt};
+    struct sy_pg_res *wrap = NULL;
+    if (res && !(wrap = malloc(sizeof *wrap)))
+        return -SY_ENOMEM;
+    pg->state[0] = '\0';
+    bool reset_done = false;
+    if (PQstatus(pg->conn) == CONNECTION_BAD) {
+        if (pg->no_reset || pg_reset(pg) != 0) {
+            free(wrap);
+            return -SY_ECONN;
+        }
+        reset_done = true;
+    }
+    PGresult *r = NULL;
+    int rc;
+    for (;;) {
+        rc = pipeline_fenced(pg, fparams, sql, nparams, params, &r);
+        /* As in pg_run: the pipeline committed whole or not at all, and running it again on
+         * a new connection is the lesser risk; the fence keeps a stale holder out either way. */
+        if (rc != -SY_ECONN || reset_done || pg->no_reset ||
+            (PQstatus(pg->conn) == CONNECTION_BAD && pg_reset(pg) != 0))
+            break;
+        reset_done = true;
+    }
+    if (rc == 0 && wrap) {
+        wrap->res = r;
+        *res = wrap;
+        return 0;
+    }
+    free(wrap);
+    PQclear(r);
+    return rc;
+}
+
 /* --- Migrations ------------------------------------------------------------------------- */
 
 /* NNNN_name.sql with name made of [A-Za-z0-9_-]. */

@@ -232,6 +232,48 @@ static void transactions_commit_roll_back_and_report_aborts(void **state)
     sy_pg_destroy(pg);
 }
 
+/* sy_pg_exec_fenced: a write commits with its fence in one round trip, a stale fence writes
+ * nothing, a failing write leaves no fence behind, and the connection stays usable. A temporary
+ * sy_fences of the migration's shape stands in for the shared one. */
+static void fenced_writes_commit_with_their_fence_or_not_at_all(void **state)
+{
+    struct sy_pg *pg = connect_pg();
+    struct sy_pg_res *res = NULL;
+    exec_ok(pg, "CREATE TEMP TABLE sy_fences (resource text PRIMARY KEY,"
+                " fence bigint NOT NULL CHECK (fence > 0),"
+                " updated_at timestamptz NOT NULL DEFAULT now())");
+    exec_ok(pg, "CREATE TEMP TABLE it_pg_fenced (k text PRIMARY KEY, v int NOT NULL)");
+    const char *put = "INSERT INTO it_pg_fenced VALUES ($1, $2::int) ON CONFLICT (k)"
+                      " DO UPDATE SET v = EXCLUDED.v RETURNING v";
+    const char *five[] = {"a", "5"}, *three[] = {"a", "3"}, *seven[] = {"a", "7"};
+
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 5, put, 2, five, &res), 0);
+    assert_int_equal(sy_pg_res_rows(res), 1);
+    assert_string_equal(sy_pg_res_get(res, 0, 0), "5");
+    sy_pg_res_free(res);
+    /* The same holder writes again; an older one is refused and writes nothing. */
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 5, put, 2, five, NULL), 0);
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 4, put, 2, three, &res), -SY_ESTALE);
+    assert_null(res);
+    assert_int_equal(query_int(pg, "SELECT v FROM it_pg_fenced WHERE k = 'a'", NULL), 5);
+    assert_int_equal(query_int(pg, "SELECT fence FROM sy_fences WHERE resource = 'res:a'", NULL),
+                     5);
+    /* A write that fails takes its fence with it: the newer fence is not recorded. */
+    const char *bad[] = {"a", "seven"};
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 9, put, 2, bad, NULL), -SY_EDBDATA);
+    assert_int_equal(query_int(pg, "SELECT fence FROM sy_fences WHERE resource = 'res:a'", NULL),
+                     5);
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 6, put, 2, seven, NULL), 0);
+    assert_int_equal(query_int(pg, "SELECT v FROM it_pg_fenced WHERE k = 'a'", NULL), 7);
+    /* Not inside a transaction of the caller's, and not without a fence. */
+    assert_int_equal(sy_pg_begin(pg), 0);
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 6, put, 2, seven, NULL), -SY_EINVAL);
+    assert_int_equal(sy_pg_rollback(pg), 0);
+    assert_int_equal(sy_pg_exec_fenced(pg, "res:a", 0, put, 2, seven, NULL), -SY_EINVAL);
+    assert_int_equal(query_int(pg, "SELECT count(*) FROM it_pg_fenced", NULL), 1);
+    sy_pg_destroy(pg);
+}
+
 static void terminate(struct sy_pg *victim)
 {
     char *pid = query_one(victim, "SELECT pg_backend_pid()::text", NULL);
@@ -480,6 +522,7 @@ int main(void)
         cmocka_unit_test(parameters_with_quotes_and_nulls_round_trip),
         cmocka_unit_test(errors_are_translated_and_the_connection_stays_usable),
         cmocka_unit_test(transactions_commit_roll_back_and_report_aborts),
+        cmocka_unit_test(fenced_writes_commit_with_their_fence_or_not_at_all),
         cmocka_unit_test(lost_connection_is_reset_and_retried_outside_a_transaction),
         cmocka_unit_test(lost_connection_inside_a_transaction_is_not_retried),
         cmocka_unit_test(connect_errors_never_show_the_password),

@@ -102,27 +102,15 @@ static void raise_floor(struct gl_ev *e, struct sy_lock *l)
     sy_pg_res_free(r);
 }
 
-/* sql in a transaction that first records l's fence: a holder whose lease ran out and whose
- * resource someone else took since cannot write any more. */
+/* sql in a transaction that first records l's fence (one round trip): a holder whose lease ran
+ * out and whose resource someone else took since cannot write any more. */
 static int fenced(struct gl_ev *e, struct sy_lock *l, const char *sql, int n, const char *const *p,
                   struct sy_pg_res **res)
 {
-    int rc = sy_pg_begin(e->pg);
+    int rc = sy_pg_exec_fenced(e->pg, sy_lock_resource(l), sy_lock_fence(l), sql, n, p, res);
 
     if (rc == 0)
-        rc = sy_pg_fence(e->pg, sy_lock_resource(l), sy_lock_fence(l));
-    if (rc == 0)
-        rc = sy_pg_exec(e->pg, sql, n, p, res);
-    if (rc == 0)
-        rc = sy_pg_commit(e->pg);
-    if (rc == 0)
         return 0;
-    if (rc != -SY_ECONN)
-        sy_pg_rollback(e->pg);
-    if (res) {
-        sy_pg_res_free(*res);
-        *res = NULL;
-    }
     if (rc == -SY_ESTALE) {
         raise_floor(e, l);
         return fail(e, SY_RETRY, "mutex %s: a newer holder wrote first (fence %" PRIu64 ")",

@@ -45,4 +45,11 @@ int sy_pg_migrate(struct sy_pg *pg, const char *dir, void (*cb)(const char *name
  * Run it inside the transaction that makes the guarded write, so the two commit together. */
 int sy_pg_fence(struct sy_pg *pg, const char *resource, uint64_t fence);
 
+/* sy_pg_begin, sy_pg_fence, sy_pg_exec and sy_pg_commit in one round trip (a pipeline the
+ * server runs as one transaction): sql commits only when `fence` is not older than the last one
+ * recorded for resource, and -SY_ESTALE (nothing written) when it is. Outside a transaction
+ * only. */
+int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, const char *sql,
+                      int nparams, const char *const *params, struct sy_pg_res **res);
+
 #endif
