@@ -16,9 +16,12 @@
  * conversation_created and SY_BENCH_MESSAGES message_created (default 8), interleaved across
  * conversations the way many chats at once arrive (every contact's first event, then every
  * conversation, then each conversation's first message, ...). Rounds: SY_BENCH_ROUNDS
- * (default "BH13HB"). Each worker round has a hook of its own on a freshly reset fake; the run
- * removes its hooks, links and fences at the end. Prints figures and ratios; exits 0 when it ran
- * and every round verified, 1 otherwise (77: a service it needs is not configured). */
+ * (default "BH13HB"). SY_BENCH_DELAY_MS (default 0) makes the fake answer every API call that
+ * much later, as a real GLPI does (tens to hundreds of ms): then the worker waits on GLPI rather
+ * than on the machine, and what replicas add shows. Each worker round has a hook of its own on a
+ * freshly reset fake; the run removes its hooks, links and fences at the end. Prints figures and
+ * ratios; exits 0 when it ran and every round verified, 1 otherwise (77: a service it needs is not
+ * configured). */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -66,8 +69,20 @@ struct bench {
     int fake_port;
     int contacts, msgs;
     long events;
-    int threads; /* handler threads per replica */
+    int threads;  /* handler threads per replica */
+    int delay_ms; /* the fake's answer delay */
 };
+
+/* A fresh fake for a round: nothing stored, every API answer delay_ms late. */
+static void fake_reset(struct bench *b)
+{
+    char faults[64];
+
+    snprintf(faults, sizeof faults, "{\"delay_ms\": %d}", b->delay_ms);
+    if (th_fake_glpi_post(b->fake_port, "reset", "{}") != 200 ||
+        th_fake_glpi_post(b->fake_port, "faults", faults) != 200)
+        die("fake-glpi", "reset refused");
+}
 
 /* --- the events ---------------------------------------------------------------------------- */
 
@@ -395,8 +410,7 @@ static void run_worker(struct bench *b, int r, int replicas, struct round *o)
     const char *h = hook;
 
     snprintf(hook, sizeof hook, "bench-%s-%d", b->run, r);
-    if (th_fake_glpi_post(b->fake_port, "reset", "{}") != 200)
-        die("fake-glpi", "reset refused");
+    fake_reset(b);
     hook_add(b, hook);
     for (int i = 0; i < replicas; i++)
         worker_start(b, &w[i], r, i);
@@ -477,6 +491,7 @@ int main(void)
     b->contacts = env_int("SY_BENCH_CONTACTS", 500, 1, 20000);
     b->msgs = env_int("SY_BENCH_MESSAGES", 8, 0, 100);
     b->threads = env_int("SY_HANDLER_THREADS", BARE_THREADS, 1, 64);
+    b->delay_ms = env_int("SY_BENCH_DELAY_MS", 0, 0, 10000);
     b->events = (long)b->contacts * (b->msgs + 2);
     if (strlen(rounds) > ROUNDS_MAX || strspn(rounds, "BH13") != strlen(rounds))
         die("SY_BENCH_ROUNDS", "at most 10 of B (bare drain), H (bare GLPI client), 1, 3");
@@ -513,8 +528,8 @@ int main(void)
         die("fake-glpi", "did not start");
 
     printf("events    %ld a round: %d contacts, each with a conversation of %d messages; "
-           "%d handler threads a replica; rounds %s\n",
-           b->events, b->contacts, b->msgs, b->threads, rounds);
+           "%d handler threads a replica; GLPI answers after %d ms; rounds %s\n",
+           b->events, b->contacts, b->msgs, b->threads, b->delay_ms, rounds);
     fflush(stdout);
 
     struct round res[ROUNDS_MAX];
@@ -538,7 +553,7 @@ int main(void)
         } else if (kind == 'H') {
             long calls, failed;
 
-            th_fake_glpi_post(b->fake_port, "reset", "{}");
+            fake_reset(b);
             double t = run_bare(b, &calls, &failed);
             printf("baseline  bare GLPI client, %d threads: %ld creates in %.3f s = %.0f "
                    "events/s (%.0f calls/s)%s\n",
@@ -574,6 +589,17 @@ int main(void)
             printf("ratio     sy-glpi x%c events/s / bare drain (%.0f msg/s): %.4f\n", res[i].kind,
                    bare, rate / bare);
     }
+    double one = 0, three = 0;
+    for (int i = 0; i < nres; i++) {
+        double rate = b->events / res[i].s;
+
+        if (res[i].kind == '1' && rate > one)
+            one = rate;
+        if (res[i].kind == '3' && rate > three)
+            three = rate;
+    }
+    if (one > 0 && three > 0)
+        printf("scaling   3 replicas / 1 replica: %.2f\n", three / one);
     cleanup(b);
     th_fake_glpi_stop(&b->fake_pid);
     sy_pg_destroy(b->pg);
