@@ -277,6 +277,20 @@ const char *sy_pg_sqlstate(const struct sy_pg *pg)
     return pg ? pg->state : "";
 }
 
+/* r to the caller in wrap (allocated before the statement ran, so a success is never lost to a
+ * failed malloc after it) when rc is 0 and a result is wanted; otherwise both are freed. */
+static int give_result(int rc, PGresult *r, struct sy_pg_res *wrap, struct sy_pg_res **res)
+{
+    if (rc == 0 && wrap) {
+        wrap->res = r;
+        *res = wrap;
+        return 0;
+    }
+    free(wrap);
+    PQclear(r);
+    return rc;
+}
+
 int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,
                struct sy_pg_res **res)
 {
@@ -286,21 +300,13 @@ int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const
         return -SY_EINVAL;
     struct sy_pg_res *wrap = NULL;
     if (res) {
-        /* Allocated first so a success is never lost to a failed malloc afterwards. */
         wrap = malloc(sizeof *wrap);
         if (!wrap)
             return -SY_ENOMEM;
     }
     PGresult *r;
     int rc = pg_run(pg, sql, nparams, params, &r);
-    if (rc == 0 && wrap) {
-        wrap->res = r;
-        *res = wrap;
-        return 0;
-    }
-    free(wrap);
-    PQclear(r);
-    return rc;
+    return give_result(rc, r, wrap, res);
 }
 
 /* Runs a statement whose result nobody reads. */
@@ -543,14 +549,7 @@ int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, co
             break;
         reset_done = true;
     }
-    if (rc == 0 && wrap) {
-        wrap->res = r;
-        *res = wrap;
-        return 0;
-    }
-    free(wrap);
-    PQclear(r);
-    return rc;
+    return give_result(rc, r, wrap, res);
 }
 
 /* --- Migrations ------------------------------------------------------------------------- */

@@ -498,23 +498,7 @@ int main(void)
     th_run_id(b->run);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    /* The fleet's own topology and schemas, for this process and the workers it starts. */
-    snprintf(path, sizeof path, "%s/schemas/topology.yaml", src);
-    setenv("SY_TOPOLOGY", path, 1);
-    snprintf(path, sizeof path, "%s/schemas/messages", src);
-    setenv("SY_SCHEMA_DIR", path, 1);
-    if (!(b->topo = sy_topology_load(getenv("SY_TOPOLOGY"), err, sizeof err)))
-        die("topology", err);
-    if (!(b->a = sy_amqp_connect(url, "bench-glpi", 0, err, sizeof err)))
-        die("amqp connect", err);
-    if (sy_amqp_declare(b->a, b->topo, WORKER) != 0)
-        die("amqp declare", sy_amqp_error(b->a));
-    const struct sy_topo_worker *tw = sy_topology_worker(b->topo, WORKER);
-    if (!tw)
-        die("topology", "no glpi worker");
-    sy_topo_queue_name(tw, b->queue, sizeof b->queue);
-    sy_topo_dead_name(tw, b->dead, sizeof b->dead);
-    th_purge_worker(b->a, b->topo, WORKER);
+    b->a = th_fleet_amqp(WORKER, "bench-glpi", &b->topo, b->queue, b->dead);
     uint32_t queued = 0, consumers = 0;
     if (sy_amqp_queue_info(b->a, b->queue, &queued, &consumers) != 0 || consumers > 0)
         die(b->queue, "another consumer takes from it (a fleet of workers is running here: "
@@ -524,7 +508,9 @@ int main(void)
     snprintf(path, sizeof path, "%s/schemas/sql/postgres", src);
     if (sy_pg_migrate(b->pg, path, NULL, NULL, err, sizeof err) != 0)
         die("migrate", err);
-    if (th_fake_glpi_start(b->fake_bin, APP_TOKEN, USER_TOKEN, &b->fake_pid, &b->fake_port) != 0)
+    const char *fake_argv[] = {b->fake_bin,    "--app-token", APP_TOKEN,
+                               "--user-token", USER_TOKEN,    NULL};
+    if (th_fake_glpi_start(fake_argv, &b->fake_pid, &b->fake_port) != 0)
         die("fake-glpi", "did not start");
 
     printf("events    %ld a round: %d contacts, each with a conversation of %d messages; "

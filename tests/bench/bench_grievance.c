@@ -445,24 +445,7 @@ int main(void)
              strtoull(b->run + 8, NULL, 16) % 1000000ULL);
     snprintf(b->actor, sizeof b->actor, "apikey:bench-%s", b->run);
 
-    /* The fleet's own topology and schemas, for this process and the worker it starts. */
-    snprintf(path, sizeof path, "%s/schemas/topology.yaml", src);
-    setenv("SY_TOPOLOGY", path, 1);
-    snprintf(path, sizeof path, "%s/schemas/messages", src);
-    setenv("SY_SCHEMA_DIR", path, 1);
-    if (!(b->topo = sy_topology_load(getenv("SY_TOPOLOGY"), err, sizeof err)))
-        die("topology", err);
-    /* No heartbeat: this connection idles while the worker runs. */
-    if (!(b->a = sy_amqp_connect(url, "bench-grievance", 0, err, sizeof err)))
-        die("amqp connect", err);
-    if (sy_amqp_declare(b->a, b->topo, WORKER) != 0)
-        die("amqp declare", sy_amqp_error(b->a));
-    const struct sy_topo_worker *tw = sy_topology_worker(b->topo, WORKER);
-    if (!tw)
-        die("topology", "no grievance worker");
-    sy_topo_queue_name(tw, b->queue, sizeof b->queue);
-    sy_topo_dead_name(tw, b->dead, sizeof b->dead);
-    th_purge_worker(b->a, b->topo, WORKER);
+    b->a = th_fleet_amqp(WORKER, "bench-grievance", &b->topo, b->queue, b->dead);
 
     /* The worker applies no migrations. */
     if (!(b->pg = sy_pg_connect(pg_url, err, sizeof err)))

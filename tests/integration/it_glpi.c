@@ -87,7 +87,9 @@ struct fixture {
 
 static void fake_start(struct fixture *f)
 {
-    if (th_fake_glpi_start(f->fake_bin, APP_TOKEN, USER_TOKEN, &f->fake_pid, &f->fake_port) != 0)
+    const char *argv[] = {f->fake_bin, "--app-token", APP_TOKEN, "--user-token", USER_TOKEN, NULL};
+
+    if (th_fake_glpi_start(argv, &f->fake_pid, &f->fake_port) != 0)
         fail_msg("fake-glpi did not start: %s", f->fake_bin);
 }
 
@@ -408,6 +410,20 @@ static size_t count_tickets(struct fixture *f, json_t *state)
     return n;
 }
 
+/* GLPI holds exactly these numbers of Users, Tickets and message followups of this run's hook,
+ * each ticket's followups once and in Chatwoot's order. */
+static void expect_mirrored(struct fixture *f, size_t people, size_t tickets, long long followups)
+{
+    json_t *s = fake_state(f);
+    long long nfu = 0;
+
+    assert_int_equal(count_people(f, s, "users"), people);
+    assert_int_equal(count_tickets(f, s), tickets);
+    expect_followups_in_order(f, s, &nfu);
+    assert_int_equal(nfu, followups);
+    json_decref(s);
+}
+
 /* --- tests -------------------------------------------------------------------------------- */
 
 static void full_flow_mirrors_contact_conversation_messages_and_resolution(void **state)
@@ -604,13 +620,7 @@ static void storm_of_shuffled_duplicated_events_to_three_replicas_is_exactly_onc
     fprintf(stderr, "storm: %zu events through %d replicas in %.1f s\n", n, REPLICAS,
             (double)(th_now_ms() - t0) / 1000.0);
 
-    json_t *s = fake_state(f);
-    assert_int_equal(count_people(f, s, "users"), CONTACTS);
-    assert_int_equal(count_tickets(f, s), CONVS);
-    long long nfu = 0;
-    expect_followups_in_order(f, s, &nfu);
-    assert_int_equal(nfu, 1700);
-    json_decref(s);
+    expect_mirrored(f, CONTACTS, CONVS, 1700);
     assert_int_equal(
         pg_count(f, "SELECT count(*) FROM glpi_people WHERE hook_id = $1 AND glpi_id IS NOT NULL"),
         CONTACTS);
@@ -681,14 +691,10 @@ static void expired_sessions_and_lost_replies_still_mirror_exactly_once(void **s
             settle(f, 90000);
         }
 
-    s = fake_state(f);
     /* Every lost answer happened, and each item is there once. */
+    expect_mirrored(f, 21, 21, 63);
+    s = fake_state(f);
     assert_int_equal(counter(s, "lost_replies"), 12);
-    assert_int_equal(count_people(f, s, "users"), 21);
-    assert_int_equal(count_tickets(f, s), 21);
-    long long nfu = 0;
-    expect_followups_in_order(f, s, &nfu);
-    assert_int_equal(nfu, 63);
     /* The expiry cost one new session, not a login per call. */
     assert_true(counter(s, "init_session") - inits >= 1);
     assert_true(counter(s, "init_session") - inits <= 3);
@@ -719,13 +725,7 @@ static void glpi_failing_for_half_a_minute_and_asking_to_wait_loses_nothing(void
     th_sleep_ms(DOWN_MS);
     fake_post(f, "/_fake/faults", "{\"fail_rate\": 0}");
     settle(f, SETTLE_MS);
-    json_t *s = fake_state(f);
-    assert_int_equal(count_people(f, s, "users"), 11);
-    assert_int_equal(count_tickets(f, s), 11);
-    long long nfu = 0;
-    expect_followups_in_order(f, s, &nfu);
-    assert_int_equal(nfu, 21);
-    json_decref(s);
+    expect_mirrored(f, 11, 11, 21);
     assert_int_equal(th_queue_depth(f->amqp, DEAD), 0);
     assert_true(metric(&f->w[0], "sy_retried_total", NULL) >= 10);
     assert_int_equal(worker_stop(&f->w[0]), 0);
@@ -848,13 +848,7 @@ static void deliveries_through_the_gateway_use_the_hook_syctl_stored(void **stat
                   404, "an unknown hook");
     settle(f, 60000);
 
-    json_t *s = fake_state(f);
-    assert_int_equal(count_people(f, s, "users"), 1);
-    assert_int_equal(count_tickets(f, s), 1);
-    long long nfu = 0;
-    expect_followups_in_order(f, s, &nfu);
-    assert_int_equal(nfu, 1);
-    json_decref(s);
+    expect_mirrored(f, 1, 1, 1);
     assert_int_equal(th_stop(&g.proc, &g.running), 0);
     assert_int_equal(th_log_count(&g.proc, WEBHOOK_SECRET), 0);
     assert_int_equal(th_log_count(&g.proc, USER_TOKEN), 0);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "http.h"
 #include "sy/amqp.h"
 #include "sy/err.h"
@@ -59,9 +60,9 @@ json_t *th_cw_message(long long id, json_t *conv, json_t *sender, const char *ty
 int th_cw_publish(struct sy_amqp *a, const char *exchange, const char *hook, const char *event,
                   json_t *payload, const char *id)
 {
-    char type[96], mid[64];
-    void *mp = NULL, *body = NULL;
-    size_t mlen = 0, len = 0;
+    char type[96];
+    void *mp = NULL;
+    size_t mlen = 0;
     json_t *data;
     int rc;
 
@@ -70,30 +71,15 @@ int th_cw_publish(struct sy_amqp *a, const char *exchange, const char *hook, con
     if (!data)
         return -SY_ENOMEM;
     snprintf(type, sizeof type, "chatwoot.%s", event);
-    if (!id) {
-        sy_uuid4(mid);
-        id = mid;
-    }
     rc = sy_json_to_msgpack(data, &mp, &mlen);
     json_decref(data);
     if (rc == 0)
-        rc = sy_msg_encode(type, id, "test", 0, mp, mlen, &body, &len);
+        rc = th_publish_body(a, exchange, type, id, mp, mlen, NULL);
     free(mp);
-    if (rc != 0)
-        return rc;
-    struct sy_publish p = {.exchange = exchange,
-                           .routing_key = type,
-                           .body = body,
-                           .len = len,
-                           .message_id = id,
-                           .type = type};
-    rc = sy_amqp_publish_nowait(a, &p);
-    free(body);
     return rc;
 }
 
-int th_fake_glpi_start(const char *bin, const char *app_token, const char *user_token, pid_t *pid,
-                       int *port)
+int th_fake_glpi_start(const char *const *argv, pid_t *pid, int *port)
 {
     int fds[2];
     char line[64] = "";
@@ -111,7 +97,7 @@ int th_fake_glpi_start(const char *bin, const char *app_token, const char *user_
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(bin, bin, "--app-token", app_token, "--user-token", user_token, (char *)NULL);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);

@@ -25,10 +25,9 @@ json_t *th_cw_message(long long id, json_t *conv, json_t *sender, const char *ty
 int th_cw_publish(struct sy_amqp *a, const char *exchange, const char *hook, const char *event,
                   json_t *payload, const char *id);
 
-/* The fake GLPI: started from bin with the tokens it accepts, on a port it picks (*port). 0, or
- * -1 when it did not start. */
-int th_fake_glpi_start(const char *bin, const char *app_token, const char *user_token, pid_t *pid,
-                       int *port);
+/* The fake GLPI: argv[0] its binary, then its options (--app-token, --user-token; NULL-ended),
+ * on a port it picks and announces (*port). 0, or -1 when it did not start. */
+int th_fake_glpi_start(const char *const *argv, pid_t *pid, int *port);
 void th_fake_glpi_stop(pid_t *pid); /* SIGTERM and reap; *pid becomes 0 */
 /* POSTs a control body to /_fake/<what> (faults, reset): the HTTP status. */
 long th_fake_glpi_post(int port, const char *what, const char *body);

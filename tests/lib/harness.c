@@ -258,12 +258,22 @@ int th_publish_probe(struct sy_amqp *a, const char *exchange, const char *type, 
         pack_str(&pk, "fail_times");
         msgpack_pack_int64(&pk, fail_times);
     }
-    char id[37];
-    sy_uuid4(id);
+    int rc = th_publish_body(a, exchange, type, NULL, sb.data, sb.size, id_out);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+int th_publish_body(struct sy_amqp *a, const char *exchange, const char *type, const char *id,
+                    const void *mp, size_t mlen, char *id_out)
+{
+    char fresh[37];
+    if (!id) {
+        sy_uuid4(fresh);
+        id = fresh;
+    }
     void *body = NULL;
     size_t len = 0;
-    int rc = sy_msg_encode(type, id, "sy-test", 0, sb.data, sb.size, &body, &len);
-    msgpack_sbuffer_destroy(&sb);
+    int rc = sy_msg_encode(type, id, "sy-test", 0, mp, mlen, &body, &len);
     if (rc != 0)
         return rc;
     struct sy_publish p = {.exchange = exchange,
@@ -275,8 +285,33 @@ int th_publish_probe(struct sy_amqp *a, const char *exchange, const char *type, 
     rc = sy_amqp_publish_nowait(a, &p);
     free(body);
     if (rc == 0 && id_out)
-        memcpy(id_out, id, sizeof id);
+        snprintf(id_out, 37, "%s", id);
     return rc;
+}
+
+struct sy_amqp *th_fleet_amqp(const char *worker, const char *name, struct sy_topology **topo,
+                              char *queue, char *dead)
+{
+    const char *src = th_need_env("SY_SOURCE_DIR");
+    char path[1200], err[512];
+    snprintf(path, sizeof path, "%s/schemas/topology.yaml", src);
+    setenv("SY_TOPOLOGY", path, 1);
+    snprintf(path, sizeof path, "%s/schemas/messages", src);
+    setenv("SY_SCHEMA_DIR", path, 1);
+    if (!(*topo = sy_topology_load(getenv("SY_TOPOLOGY"), err, sizeof err)))
+        die("topology", err);
+    struct sy_amqp *a = sy_amqp_connect(th_need_env("SY_AMQP_URL"), name, 0, err, sizeof err);
+    if (!a)
+        die("amqp connect", err);
+    if (sy_amqp_declare(a, *topo, worker) != 0)
+        die("amqp declare", sy_amqp_error(a));
+    const struct sy_topo_worker *tw = sy_topology_worker(*topo, worker);
+    if (!tw)
+        die("topology", worker);
+    sy_topo_queue_name(tw, queue, 256);
+    sy_topo_dead_name(tw, dead, 256);
+    th_purge_worker(a, *topo, worker);
+    return a;
 }
 
 struct redisContext *th_redis(void)

@@ -68,6 +68,18 @@ struct sy_amqp *th_amqp(struct sy_topology **topo);
 void th_purge_worker(struct sy_amqp *a, const struct sy_topology *t, const char *worker);
 uint32_t th_queue_depth(struct sy_amqp *a, const char *queue);
 
+/* Wraps the MessagePack body mp in an envelope of `type` with id (NULL: a fresh one, copied to
+ * id_out[37] when not NULL) and publishes it pipelined (no wait for the confirm). */
+int th_publish_body(struct sy_amqp *a, const char *exchange, const char *type, const char *id,
+                    const void *mp, size_t mlen, char *id_out);
+
+/* For benchmarks: the fleet's own topology and message schemas (SY_SOURCE_DIR/schemas), set in
+ * the environment of this process and the workers it starts; a connection to SY_AMQP_URL named
+ * `name` (no heartbeat: it may idle while a worker runs) with worker's queues declared and
+ * purged, their names in queue[256] and dead[256]. Exits the program on failure. */
+struct sy_amqp *th_fleet_amqp(const char *worker, const char *name, struct sy_topology **topo,
+                              char *queue, char *dead);
+
 /* Probe work: packs {run, n, action, sleep_ms?, fail_times?} into an envelope of `type` with a
  * fresh id (copied to id_out[37] when not NULL) and publishes it pipelined (no wait).
  * sleep_ms / fail_times < 0 are left out. */

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "chatwoot.h"
 #include "harness.h"
 
 #define APP_TOKEN  "app-secret"
@@ -34,32 +35,11 @@ static char session[64];
 /* Starts the fake with args (NULL-terminated) and reads the port it announces: 0, or -1. */
 static int fake_start(struct fake *f, const char *const *args)
 {
-    const char *bin = th_need_env("SY_FAKE_GLPI_BIN");
-    const char *argv[8] = {bin};
-    char line[64] = "";
-    size_t n = 0;
-    int fds[2];
+    const char *argv[8] = {th_need_env("SY_FAKE_GLPI_BIN")};
 
     for (size_t i = 0; args && args[i] && i < 6; i++)
         argv[i + 1] = args[i];
-    if (pipe(fds) != 0)
-        return -1;
-    f->pid = fork();
-    if (f->pid < 0)
-        return -1;
-    if (f->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (n < sizeof line - 1 && read(fds[0], line + n, 1) == 1 && line[n] != '\n')
-        n++;
-    close(fds[0]);
-    line[n] = '\0';
-    return sscanf(line, "port=%d", &f->port) == 1 ? 0 : -1;
+    return th_fake_glpi_start(argv, &f->pid, &f->port);
 }
 
 /* SIGTERM, then its exit code (-1 when it died otherwise). */
