@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sy/clock.h"
 #include "sy/config.h"
 #include "sy/err.h"
 #include "sy/log.h"
@@ -550,6 +552,66 @@ int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, co
         reset_done = true;
     }
     return give_result(rc, r, wrap, res);
+}
+
+/* --- Readiness ------------------------------------------------------------------------- */
+
+struct sy_pg_probe {
+    pthread_mutex_t mu;
+    char *url;
+    int every_ms;
+    struct sy_pg *pg;
+    int64_t at_ms; /* of the last answer, 0 before the first */
+    int rc;
+};
+
+struct sy_pg_probe *sy_pg_probe_new(const char *url, int every_ms)
+{
+    struct sy_pg_probe *p = calloc(1, sizeof *p);
+
+    if (!p || !(p->url = strdup(url ? url : ""))) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    p->every_ms = every_ms;
+    return p;
+}
+
+int sy_pg_probe_check(struct sy_pg_probe *p)
+{
+    int64_t now = sy_mono_ms();
+    char err[256];
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->at_ms && now - p->at_ms < p->every_ms) {
+        rc = p->rc;
+        goto out;
+    }
+    if (!p->pg)
+        p->pg = sy_pg_connect(p->url, err, sizeof err);
+    rc = p->pg ? sy_pg_exec(p->pg, "SELECT 1", 0, NULL, NULL) : -SY_ECONN;
+    if (rc != 0) {
+        sy_pg_destroy(p->pg);
+        p->pg = NULL;
+    }
+    p->rc = rc == 0 ? 0 : -1;
+    p->at_ms = now;
+    rc = p->rc;
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void sy_pg_probe_free(struct sy_pg_probe *p)
+{
+    if (!p)
+        return;
+    sy_pg_destroy(p->pg);
+    pthread_mutex_destroy(&p->mu);
+    free(p->url);
+    free(p);
 }
 
 /* --- Migrations ------------------------------------------------------------------------- */

@@ -54,10 +54,7 @@ struct gl {
     struct hook *hooks;
     struct glpi_session **retired;
     size_t nretired;
-    pthread_mutex_t ready_mu;
-    struct sy_pg *ready_pg;
-    int64_t ready_at_ms;
-    int ready_rc;
+    struct sy_pg_probe *ready; /* /readyz's own connection and last answer */
     struct sy_counter *unhandled, *no_hook, *mirrored;
 };
 
@@ -302,8 +299,7 @@ static void gl_exit(void *state)
         glpi_session_free(g->retired[i], http);
     free(g->retired);
     sy_http_destroy(http);
-    sy_pg_destroy(g->ready_pg);
-    pthread_mutex_destroy(&g->ready_mu);
+    sy_pg_probe_free(g->ready);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -315,7 +311,6 @@ static int gl_init(struct sy_worker *w, void **state)
     if (!g)
         return -SY_ENOMEM;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_mutex_init(&g->ready_mu, NULL);
     g->w = w;
     g->conf = sy_worker_conf(w);
     g->pg_url = sy_worker_url(w, "pg");
@@ -325,6 +320,10 @@ static int gl_init(struct sy_worker *w, void **state)
                                       "live in PostgreSQL, the mutexes in Redis)");
         gl_exit(g);
         return -SY_ECONFIG;
+    }
+    if (!(g->ready = sy_pg_probe_new(g->pg_url, READY_EVERY_MS))) {
+        gl_exit(g);
+        return -SY_ENOMEM;
     }
     g->unhandled = sy_counter_get("sy_glpi_events_total", "Chatwoot events by what became of them",
                                   "outcome=\"unhandled\"");
@@ -362,29 +361,7 @@ static void gl_thread_exit(void *state, void *tstate)
  * the mirror, so it does not make the worker unready. */
 static int gl_ready(void *state)
 {
-    struct gl *g = state;
-    int64_t now = sy_mono_ms();
-    char err[256];
-    int rc;
-
-    pthread_mutex_lock(&g->ready_mu);
-    if (g->ready_at_ms && now - g->ready_at_ms < READY_EVERY_MS) {
-        rc = g->ready_rc;
-        goto out;
-    }
-    if (!g->ready_pg)
-        g->ready_pg = sy_pg_connect(g->pg_url, err, sizeof err);
-    rc = g->ready_pg ? sy_pg_exec(g->ready_pg, "SELECT 1", 0, NULL, NULL) : -SY_ECONN;
-    if (rc != 0) {
-        sy_pg_destroy(g->ready_pg);
-        g->ready_pg = NULL;
-    }
-    g->ready_rc = rc == 0 ? 0 : -1;
-    g->ready_at_ms = now;
-    rc = g->ready_rc;
-out:
-    pthread_mutex_unlock(&g->ready_mu);
-    return rc;
+    return sy_pg_probe_check(((struct gl *)state)->ready);
 }
 
 const struct sy_handler glpi_handler = {

@@ -2,13 +2,11 @@
  * the GRM (see grievance.h). */
 #include "grievance/grievance.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "grievance/grm_map.h"
 #include "grievance/store.h"
-#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/pg.h"
@@ -36,10 +34,7 @@ struct gr {
     const struct gr_conf *conf;
     struct grm_map *map;
     const char *pg_url, *mysql_url;
-    pthread_mutex_t ready_mu; /* the health thread's own connection and its last answer */
-    struct sy_pg *ready_pg;
-    int64_t ready_at_ms;
-    int ready_rc;
+    struct sy_pg_probe *ready; /* the health thread's own connection and its last answer */
 };
 
 static void gr_exit(void *state)
@@ -49,8 +44,7 @@ static void gr_exit(void *state)
     if (!g)
         return;
     grm_map_free(g->map);
-    sy_pg_destroy(g->ready_pg);
-    pthread_mutex_destroy(&g->ready_mu);
+    sy_pg_probe_free(g->ready);
     free(g);
 }
 
@@ -61,10 +55,6 @@ static int gr_init(struct sy_worker *w, void **state)
 
     if (!g)
         return -SY_ENOMEM;
-    if (pthread_mutex_init(&g->ready_mu, NULL) != 0) {
-        free(g);
-        return -SY_ENOMEM;
-    }
     g->w = w;
     g->conf = sy_worker_conf(w);
     g->pg_url = sy_worker_url(w, "pg");
@@ -77,6 +67,10 @@ static int gr_init(struct sy_worker *w, void **state)
     if (!g->map) {
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_GRM_MAP: bad file");
         goto fail;
+    }
+    if (!(g->ready = sy_pg_probe_new(g->pg_url, READY_EVERY_MS))) {
+        gr_exit(g);
+        return -SY_ENOMEM;
     }
     if (grm_map_enabled(g->map) && !g->mysql_url) {
         sy_log_error("worker.config", "SY_GRM_MYSQL_URL: required while the GRM integration is "
@@ -120,29 +114,7 @@ static void gr_handle_batch(void *tstate, struct sy_msg **msgs, size_t n)
  * delays the copies, so it does not make the worker unready. */
 static int gr_ready(void *state)
 {
-    struct gr *g = state;
-    int64_t now = sy_mono_ms();
-    char err[256];
-    int rc;
-
-    pthread_mutex_lock(&g->ready_mu);
-    if (g->ready_at_ms && now - g->ready_at_ms < READY_EVERY_MS) {
-        rc = g->ready_rc;
-        goto out;
-    }
-    if (!g->ready_pg)
-        g->ready_pg = sy_pg_connect(g->pg_url, err, sizeof err);
-    rc = g->ready_pg ? sy_pg_exec(g->ready_pg, "SELECT 1", 0, NULL, NULL) : -SY_ECONN;
-    if (rc != 0) {
-        sy_pg_destroy(g->ready_pg);
-        g->ready_pg = NULL;
-    }
-    g->ready_rc = rc == 0 ? 0 : -1;
-    g->ready_at_ms = now;
-    rc = g->ready_rc;
-out:
-    pthread_mutex_unlock(&g->ready_mu);
-    return rc;
+    return sy_pg_probe_check(((struct gr *)state)->ready);
 }
 
 const struct sy_handler grievance_handler = {

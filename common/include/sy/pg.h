@@ -52,4 +52,11 @@ int sy_pg_fence(struct sy_pg *pg, const char *resource, uint64_t fence);
 int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, const char *sql,
                       int nparams, const char *const *params, struct sy_pg_res **res);
 
+/* Whether PostgreSQL answers, for a worker's /readyz: a connection of its own runs SELECT 1,
+ * at most once every every_ms (a probe between answers gets the last one). Thread-safe. */
+struct sy_pg_probe;
+struct sy_pg_probe *sy_pg_probe_new(const char *url, int every_ms); /* NULL: out of memory */
+int sy_pg_probe_check(struct sy_pg_probe *p); /* 0 when it answered, -1 otherwise */
+void sy_pg_probe_free(struct sy_pg_probe *p);  /* accepts NULL */
+
 #endif
