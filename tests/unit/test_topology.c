@@ -41,10 +41,10 @@ static void test_fleet_topology_loads_every_worker_with_the_fleet_defaults(void 
     if (!t)
         fail_msg("%s", err);
     assert_string_equal(t->exchange, "sy.events");
-    assert_int_equal(t->nworkers, 6);
-    static const char *const names[] = {"grievance", "chatbot",   "glpi",
-                                        "ingest",    "optimizer", "fleet"};
-    for (size_t i = 0; i < 6; i++) {
+    assert_int_equal(t->nworkers, 7);
+    static const char *const names[] = {"grievance", "chatbot",   "glpi", "ingest",
+                                        "knowledge", "optimizer", "fleet"};
+    for (size_t i = 0; i < 7; i++) {
         const struct sy_topo_worker *w = sy_topology_worker(t, names[i]);
         assert_non_null(w);
         assert_int_equal(w->delivery_limit, 20);

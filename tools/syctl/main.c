@@ -277,6 +277,8 @@ static const char main_help[] =
     "                                 state, and its latest exchanges\n"
     "  glpi hook add|list|remove      the GLPI settings of Chatwoot hooks that sy-glpi\n"
     "                                 mirrors\n"
+    "  ingest status                  sy-ingest's sources: last poll, cursor, counts, last\n"
+    "                                 error\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -288,7 +290,7 @@ static const struct {
     {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
     {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
     {"apikey", syctl_cmd_apikey},   {"grm", syctl_cmd_grm},
-    {"glpi", syctl_cmd_glpi},
+    {"glpi", syctl_cmd_glpi},       {"ingest", syctl_cmd_ingest},
 };
 
 static int run(int argc, char **argv)

@@ -1,0 +1,674 @@
+/* ingest.c - sy-ingest's handler: polls list what is new at a source and publish one
+ * ingest.fetch per item; fetches store an item's documents once each and announce them. */
+#include "ingest/ingest.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/classify.h"
+#include "ingest/imap.h"
+#include "ingest/lang.h"
+#include "ingest/mime.h"
+#include "ingest/sources.h"
+#include "sy/clock.h"
+#include "sy/err.h"
+#include "sy/files.h"
+#include "sy/json.h"
+#include "sy/log.h"
+#include "sy/metrics.h"
+#include "sy/pg.h"
+#include "sy/redis.h"
+
+#define REDIS_TIMEOUT_MS 5000
+#define POLL_LEASE_MS    60000 /* a poller's lock; renewed while it publishes */
+#define PUBLISH_TIMEOUT  10000
+#define READY_EVERY_MS   5000
+#define PARTS_MAX        200 /* parts of one mail looked at */
+#define ERROR_TEXT_MAX   500
+
+struct in_conf {
+    char *sources, *departments, *files;
+    long long connect_timeout_ms, timeout_ms;
+};
+
+#define C_(field) offsetof(struct in_conf, field)
+static const struct sy_conf_key in_conf_keys[] = {
+    {"SY_INGEST_SOURCES", SY_CONF_STR, SY_DEFAULT_ROOT "/deploy/config/ingest.yaml", 0, 0,
+     C_(sources), 0, "the sources and limits (mailboxes, ...), read at start"},
+    {"SY_INGEST_DEPARTMENTS", SY_CONF_STR, SY_DEFAULT_ROOT "/deploy/config/departments.yaml", 0, 0,
+     C_(departments), 0, "the departments' keyword rules, read at start"},
+    {"SY_FILES_ROOT", SY_CONF_STR, "/var/lib/switchyard/files", 0, 0, C_(files), 0,
+     "the content-addressed file store documents are kept in"},
+    {"SY_INGEST_CONNECT_TIMEOUT", SY_CONF_MS, "10s", 100, 120000, C_(connect_timeout_ms), 0,
+     "how long connecting to a source may take"},
+    {"SY_INGEST_TIMEOUT", SY_CONF_MS, "5m", 1000, 3600000, C_(timeout_ms), 0,
+     "how long one call to a source may take in all (a large attachment's download)"},
+    {NULL, SY_CONF_STR, NULL, 0, 0, 0, 0, NULL},
+};
+#undef C_
+
+struct in {
+    struct sy_worker *w;
+    const struct in_conf *conf;
+    struct sources *src;
+    struct classify_rules *rules;
+    const char *pg_url, *redis_url;
+    struct sy_pg_probe *ready; /* /readyz's own connection and last answer */
+    struct sy_counter *listed, *stored, *duplicates, *rejected, *unhandled;
+};
+
+struct in_thread {
+    struct in *g;
+    struct sy_pg *pg;
+    struct sy_redis *redis;
+};
+
+static struct imap_conf imap_of(const struct in *g, const struct email_source *e)
+{
+    return (struct imap_conf){.url = e->url,
+                              .user = e->user,
+                              .password = e->password,
+                              .connect_timeout_ms = (long)g->conf->connect_timeout_ms,
+                              .timeout_ms = (long)g->conf->timeout_ms,
+                              .allow_plain = e->allow_plain};
+}
+
+/* A source's error for `syctl ingest status`, cut to ERROR_TEXT_MAX. */
+static void note_error(struct in_thread *t, const char *source, const char *why)
+{
+    char text[ERROR_TEXT_MAX + 1];
+    const char *p[2] = {source, text};
+
+    snprintf(text, sizeof text, "%s", why);
+    sy_pg_exec(t->pg,
+               "UPDATE ingest_sources SET last_poll_at = now(), last_error = $2,"
+               " updated_at = now() WHERE source = $1",
+               2, p, NULL);
+}
+
+/* --- polls ---------------------------------------------------------------------------------- */
+
+/* Publishes ingest.fetch for one listed item, waiting for the broker's confirm. */
+static int publish_fetch(struct in_thread *t, const char *source, const char *item, uint64_t size)
+{
+    json_t *d =
+        json_pack("{s:s, s:s, s:I}", "source", source, "item", item, "size", (json_int_t)size);
+    char id[SY_MSG_ID_MAX + 1];
+    void *mp = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!d)
+        return -SY_ENOMEM;
+    snprintf(id, sizeof id, "ingest.fetch:%s:%s", source, item);
+    rc = sy_json_to_msgpack(d, &mp, &len);
+    json_decref(d);
+    if (rc == 0)
+        rc = sy_worker_publish(t->g->w, "ingest.fetch", id, mp, len, PUBLISH_TIMEOUT, NULL);
+    free(mp);
+    return rc;
+}
+
+/* One mailbox's poll under its lock l: lists the UIDs after the cursor, publishes a fetch for
+ * each, then advances the cursor (fenced) past the ones published. A failure leaves the cursor
+ * where the last confirmed publish put it. */
+static int poll_mailbox(struct in_thread *t, const struct email_source *e, struct sy_lock *l,
+                        long limit, char *err, size_t errlen)
+{
+    struct imap_conf c = imap_of(t->g, e);
+    const char *p[1] = {e->source};
+    struct sy_pg_res *res = NULL;
+    struct imap_status st;
+    uint64_t uidvalidity = 0, after = 0, *uids = NULL;
+    size_t n = 0, done = 0;
+    int rc;
+
+    rc = sy_pg_exec(t->pg,
+                    "SELECT COALESCE(cursor->>'uidvalidity', '0'), COALESCE(cursor->>'uid', '0')"
+                    " FROM ingest_sources WHERE source = $1",
+                    1, p, &res);
+    if (rc != 0) {
+        sy_errf(err, errlen, "reading the cursor: %s", sy_pg_error(t->pg));
+        return rc;
+    }
+    if (sy_pg_res_rows(res) == 1) {
+        uidvalidity = strtoull(sy_pg_res_get(res, 0, 0), NULL, 10);
+        after = strtoull(sy_pg_res_get(res, 0, 1), NULL, 10);
+    }
+    sy_pg_res_free(res);
+    if ((rc = imap_status(&c, &st, err, errlen)) != 0)
+        return rc;
+    if (st.uidvalidity != uidvalidity) {
+        /* Every UID saved is void under a new UIDVALIDITY: list the mailbox again. What was
+         * stored already is found by its bytes. */
+        if (uidvalidity)
+            sy_log_warn("ingest.uidvalidity",
+                        "%s: UIDVALIDITY changed from %" PRIu64 " to %" PRIu64
+                        ": listing the mailbox again",
+                        e->source, uidvalidity, st.uidvalidity);
+        after = 0;
+    }
+    if (st.uidnext > after + 1 &&
+        (rc = imap_search_after(&c, after, (size_t)(limit < e->batch ? limit : e->batch), &uids, &n,
+                                err, errlen)) != 0)
+        return rc;
+    for (; done < n; done++) {
+        char item[64];
+
+        if (done % 50 == 0 && (rc = sy_lock_extend(t->redis, l, POLL_LEASE_MS)) != 0) {
+            sy_errf(err, errlen, "the poll's lock was lost");
+            break;
+        }
+        snprintf(item, sizeof item, "%" PRIu64 "/%" PRIu64, st.uidvalidity, uids[done]);
+        if ((rc = publish_fetch(t, e->source, item, 0)) != 0) {
+            sy_errf(err, errlen, "publishing ingest.fetch %s: %s", item, sy_strerror(rc));
+            break;
+        }
+    }
+    {
+        /* The cursor moves past what the broker confirmed, and no further. */
+        char v[24], u[24], listed[24];
+        uint64_t last = done > 0 ? uids[done - 1] : after;
+        const char *q[5] = {e->source, v, u, listed, rc == 0 ? NULL : err};
+
+        snprintf(v, sizeof v, "%" PRIu64, st.uidvalidity);
+        snprintf(u, sizeof u, "%" PRIu64, last);
+        snprintf(listed, sizeof listed, "%zu", done);
+        int wrc = sy_pg_exec_fenced(
+            t->pg, sy_lock_resource(l), sy_lock_fence(l),
+            "UPDATE ingest_sources SET cursor = jsonb_build_object('uidvalidity', $2::bigint,"
+            "   'uid', $3::bigint), listed = listed + $4::bigint, last_poll_at = now(),"
+            "   last_ok_at = CASE WHEN $5::text IS NULL THEN now() ELSE last_ok_at END,"
+            "   last_error = $5, updated_at = now() WHERE source = $1",
+            5, q, NULL);
+        if (wrc != 0 && rc == 0) {
+            sy_errf(err, errlen, "advancing the cursor: %s", sy_pg_error(t->pg));
+            rc = wrc;
+        }
+    }
+    sy_counter_add(t->g->listed, (uint64_t)done);
+    free(uids);
+    return rc;
+}
+
+static enum sy_verdict poll_email(struct in_thread *t, struct sy_msg *msg)
+{
+    int64_t limit = 10000;
+    int retry = 0;
+    char why[600] = "";
+
+    sy_msg_get_int(msg, "limit", &limit);
+    for (size_t i = 0; i < t->g->src->nemail; i++) {
+        const struct email_source *e = &t->g->src->email[i];
+        const char *p[1] = {e->source};
+        struct sy_lock *l = NULL;
+        char res[128], err[512] = "";
+        int rc;
+
+        if (sy_pg_exec(t->pg,
+                       "INSERT INTO ingest_sources (source) VALUES ($1) ON CONFLICT DO NOTHING", 1,
+                       p, NULL) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+        snprintf(res, sizeof res, "ingest:%s", e->source);
+        rc = sy_lock_try(t->redis, res, POLL_LEASE_MS, &l);
+        if (rc == -SY_EBUSY)
+            continue; /* another replica polls it right now */
+        if (rc != 0) {
+            /* Connected afresh next time. */
+            sy_redis_destroy(t->redis);
+            t->redis = NULL;
+            return sy_msg_fail(msg, SY_RETRY, "Redis: lock %s: %s", res, sy_strerror(rc));
+        }
+        rc = poll_mailbox(t, e, l, (long)limit, err, sizeof err);
+        sy_lock_release(t->redis, l);
+        if (rc != 0) {
+            note_error(t, e->source, err);
+            sy_log_warn("ingest.poll", "%s: %s", e->source, err);
+            /* A login refused or a bad URL waits for an operator, not for a retry. */
+            if (rc != -SY_ECONFIG) {
+                retry = 1;
+                snprintf(why, sizeof why, "%s: %s", e->source, err);
+            }
+        }
+    }
+    return retry ? sy_msg_fail(msg, SY_RETRY, "%s", why) : SY_ACK;
+}
+
+/* --- fetches -------------------------------------------------------------------------------- */
+
+/* What became of one item: recorded once, whoever gets there first. */
+static int item_put(struct in_thread *t, const char *source, const char *item, const char *status,
+                    long long document_id, const char *reason, long long size)
+{
+    char doc[24], sz[24];
+    const char *p[6] = {
+        source, item, status, document_id > 0 ? doc : NULL, reason, size >= 0 ? sz : NULL};
+
+    snprintf(doc, sizeof doc, "%lld", document_id);
+    snprintf(sz, sizeof sz, "%lld", size);
+    return sy_pg_exec(
+        t->pg,
+        "INSERT INTO document_items (source, source_id, status, document_id, reason,"
+        " size) VALUES ($1, $2, $3, $4::bigint, $5, $6::bigint) ON CONFLICT DO NOTHING",
+        6, p, NULL);
+}
+
+/* The item's row, if any: its status into st (empty when none) and its document's id. */
+static int item_get(struct in_thread *t, const char *source, const char *item, char st[16],
+                    long long *document_id)
+{
+    const char *p[2] = {source, item};
+    struct sy_pg_res *res = NULL;
+    int rc = sy_pg_exec(t->pg,
+                        "SELECT status, COALESCE(document_id, 0) FROM document_items"
+                        " WHERE source = $1 AND source_id = $2",
+                        2, p, &res);
+
+    st[0] = '\0';
+    *document_id = 0;
+    if (rc == 0 && sy_pg_res_rows(res) == 1) {
+        snprintf(st, 16, "%s", sy_pg_res_get(res, 0, 0));
+        *document_id = atoll(sy_pg_res_get(res, 0, 1));
+    }
+    sy_pg_res_free(res);
+    return rc;
+}
+
+static void bump(struct in_thread *t, const char *source, const char *column)
+{
+    char sql[160];
+    const char *p[1] = {source};
+
+    snprintf(sql, sizeof sql,
+             "UPDATE ingest_sources SET %s = %s + 1, updated_at = now() WHERE source = $1", column,
+             column);
+    sy_pg_exec(t->pg, sql, 1, p, NULL);
+}
+
+/* A document the mail gave: its bytes and what it is called. */
+struct doc {
+    const char *filename, *mime;
+    const unsigned char *data;
+    size_t len;
+};
+
+/* Announces a stored document (again, after a retry: the id is the same). */
+static int announce(struct in_thread *t, long long id, const char *sha, const char *source,
+                    const char *source_id, const struct doc *d, const char *lang, const char *dept)
+{
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "document_id", (json_int_t)id,
+                          "sha256", sha, "source", source, "source_id", source_id, "mime", d->mime,
+                          "size", (json_int_t)d->len, "language", lang);
+    char mid[SY_MSG_ID_MAX + 1];
+    void *mp = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!j)
+        return -SY_ENOMEM;
+    /* Optional fields are left out when unknown, not sent as nil. */
+    if (d->filename)
+        json_object_set_new(j, "filename", json_string(d->filename));
+    if (dept)
+        json_object_set_new(j, "department", json_string(dept));
+    snprintf(mid, sizeof mid, "document:%s", sha);
+    rc = sy_json_to_msgpack(j, &mp, &len);
+    json_decref(j);
+    if (rc == 0)
+        rc = sy_worker_publish(t->g->w, "document.ingested", mid, mp, len, PUBLISH_TIMEOUT, NULL);
+    free(mp);
+    return rc;
+}
+
+/* Stores one document of an item: the bytes in the file store, a documents row unless the
+ * same bytes are there already, the part's item row, and the announcement of a new document. */
+static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source,
+                     const char *source_id, const struct doc *d, const char *lang, const char *dept,
+                     json_t *meta, const char *source_time)
+{
+    char sha[SY_FILES_HEX_LEN + 1], err[256], st[16], size[24], *metatext;
+    long long id = 0;
+    struct sy_pg_res *res = NULL;
+    int rc;
+
+    if ((rc = item_get(t, source, source_id, st, &id)) != 0)
+        return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+    if (st[0] && strcmp(st, "stored") != 0)
+        return 0; /* a duplicate or a rejection: nothing to announce */
+    if ((long long)d->len > t->g->src->max_bytes || !sources_type_ok(t->g->src, d->mime)) {
+        char reason[300];
+
+        if ((long long)d->len > t->g->src->max_bytes)
+            snprintf(reason, sizeof reason, "%zu bytes, more than the limit of %lld", d->len,
+                     t->g->src->max_bytes);
+        else
+            snprintf(reason, sizeof reason, "type %.200s is not in limits.types", d->mime);
+        if (item_put(t, source, source_id, "rejected", 0, reason, (long long)d->len) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+        sy_counter_add(t->g->rejected, 1);
+        bump(t, source, "rejected");
+        return 0;
+    }
+    if ((rc = sy_files_put(t->g->conf->files, d->data, d->len, sha, err, sizeof err)) != 0)
+        return sy_msg_fail(msg, SY_RETRY, "file store: %s", err), -1;
+    if (!st[0]) {
+        const char *p[10] = {sha,  source, source_id, d->filename, d->mime,
+                             size, lang,   dept,      NULL,        source_time};
+
+        snprintf(size, sizeof size, "%zu", d->len);
+        if (!(metatext = json_dumps(meta, JSON_COMPACT)))
+            return sy_msg_fail(msg, SY_RETRY, "out of memory"), -1;
+        p[8] = metatext;
+        rc = sy_pg_exec(t->pg,
+                        "INSERT INTO documents (sha256, source, source_id, filename, mime, size,"
+                        " language, department, metadata, source_time)"
+                        " VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9::jsonb,"
+                        " $10::timestamptz) ON CONFLICT (sha256) DO NOTHING RETURNING id",
+                        10, p, &res);
+        free(metatext);
+        if (rc != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+        bool fresh = sy_pg_res_rows(res) == 1;
+
+        id = fresh ? atoll(sy_pg_res_get(res, 0, 0)) : 0;
+        sy_pg_res_free(res);
+        res = NULL;
+        if (!fresh) {
+            const char *q[1] = {sha};
+
+            if (sy_pg_exec(t->pg, "SELECT id FROM documents WHERE sha256 = $1", 1, q, &res) != 0 ||
+                sy_pg_res_rows(res) != 1) {
+                sy_pg_res_free(res);
+                return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+            }
+            id = atoll(sy_pg_res_get(res, 0, 0));
+            sy_pg_res_free(res);
+        }
+        if (item_put(t, source, source_id, fresh ? "stored" : "duplicate", id, NULL,
+                     (long long)d->len) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+        /* Whoever recorded the item first decides what it is. */
+        if (item_get(t, source, source_id, st, &id) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
+        sy_counter_add(strcmp(st, "stored") == 0 ? t->g->stored : t->g->duplicates, 1);
+        bump(t, source, strcmp(st, "stored") == 0 ? "stored" : "duplicates");
+        if (strcmp(st, "stored") != 0)
+            return 0;
+    }
+    if ((rc = announce(t, id, sha, source, source_id, d, lang, dept)) != 0)
+        return sy_msg_fail(msg, SY_RETRY, "publishing document.ingested: %s", sy_strerror(rc)), -1;
+    return 0;
+}
+
+static bool text_like(const char *mime)
+{
+    return strncmp(mime, "text/", 5) == 0 || strcmp(mime, "application/json") == 0 ||
+           strcmp(mime, "application/xml") == 0;
+}
+
+static enum sy_verdict fetch_mail(struct in_thread *t, struct sy_msg *msg,
+                                  const struct email_source *e, const char *item)
+{
+    struct imap_conf c = imap_of(t->g, e);
+    uint64_t uidvalidity, uid, size = 0;
+    char st[16], err[512], partid[600];
+    long long doc_id;
+    void *raw = NULL;
+    size_t len = 0;
+    struct mail m = {0};
+    int rc;
+
+    if (sscanf(item, "%" SCNu64 "/%" SCNu64, &uidvalidity, &uid) != 2 || !uidvalidity || !uid)
+        return sy_msg_fail(msg, SY_REJECT, "item: expected <uidvalidity>/<uid>, got '%.80s'", item);
+    if (item_get(t, e->source, item, st, &doc_id) != 0)
+        return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+    if (st[0])
+        return SY_ACK; /* fetched before */
+    rc = imap_size(&c, uid, &size, err, sizeof err);
+    if (rc == 0 && (long long)size > t->g->src->max_bytes) {
+        char reason[200];
+
+        snprintf(reason, sizeof reason, "%" PRIu64 " bytes, more than the limit of %lld", size,
+                 t->g->src->max_bytes);
+        if (item_put(t, e->source, item, "rejected", 0, reason, (long long)size) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+        sy_counter_add(t->g->rejected, 1);
+        bump(t, e->source, "rejected");
+        return SY_ACK;
+    }
+    if (rc == 0)
+        rc = imap_fetch(&c, uidvalidity, uid, (size_t)t->g->src->max_bytes, &raw, &len, err,
+                        sizeof err);
+    if (rc == -SY_ENOTFOUND) {
+        /* Deleted, or the mailbox's UIDVALIDITY changed: the next poll lists it anew. */
+        if (item_put(t, e->source, item, "rejected", 0, "gone from the mailbox", -1) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+        return SY_ACK;
+    }
+    if (rc != 0)
+        return sy_msg_fail(msg, SY_RETRY, "%s: %s", e->source, err);
+    rc = mail_parse(raw, len, (size_t)t->g->src->max_bytes, PARTS_MAX, &m, err, sizeof err);
+    free(raw);
+    if (rc != 0) {
+        if (item_put(t, e->source, item, "rejected", 0, err, (long long)len) != 0)
+            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+        sy_counter_add(t->g->rejected, 1);
+        bump(t, e->source, "rejected");
+        return SY_ACK;
+    }
+
+    /* The language over all the mail's text; the department with the subject and names
+     * weighing more than the body. */
+    struct lang_count lc = {0};
+    struct classify_score sc;
+
+    classify_begin(&sc, t->g->rules);
+    if (m.subject) {
+        lang_count_add(&lc, m.subject, strlen(m.subject));
+        classify_add(&sc, m.subject, strlen(m.subject), 3);
+    }
+    if (m.text) {
+        lang_count_add(&lc, m.text, strlen(m.text));
+        classify_add(&sc, m.text, strlen(m.text), 1);
+    }
+    for (size_t i = 0; i < m.nparts; i++) {
+        const struct mail_part *pt = &m.parts[i];
+
+        if (pt->filename) {
+            lang_count_add(&lc, pt->filename, strlen(pt->filename));
+            classify_add(&sc, pt->filename, strlen(pt->filename), 3);
+        }
+        if (text_like(pt->mime)) {
+            lang_count_add(&lc, (const char *)pt->data, pt->len);
+            classify_add(&sc, (const char *)pt->data, pt->len, 1);
+        }
+    }
+    const char *lang = lang_name(lang_decide(&lc)), *dept = classify_result(&sc);
+    json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:s}", "subject", m.subject, "from", m.from,
+                             "message_id", m.message_id, "mailbox", e->url);
+    enum sy_verdict v = SY_ACK;
+
+    if (!meta) {
+        mail_clear(&m);
+        return sy_msg_fail(msg, SY_RETRY, "out of memory");
+    }
+    /* Each attachment is a document; a mail without any is one itself, as its text. */
+    for (size_t i = 0; i < m.nparts && v == SY_ACK; i++) {
+        struct doc d = {m.parts[i].filename, m.parts[i].mime, m.parts[i].data, m.parts[i].len};
+
+        snprintf(partid, sizeof partid, "%s/%zu", item, i + 1);
+        if (store_doc(t, msg, e->source, partid, &d, lang, dept, meta, m.date_iso) != 0)
+            v = sy_msg_verdict(msg);
+    }
+    if (m.nparts == 0 && m.text && *m.text && v == SY_ACK) {
+        struct doc d = {"message.txt", "text/plain", (const unsigned char *)m.text, strlen(m.text)};
+
+        snprintf(partid, sizeof partid, "%s/0", item);
+        if (store_doc(t, msg, e->source, partid, &d, lang, dept, meta, m.date_iso) != 0)
+            v = sy_msg_verdict(msg);
+    }
+    /* Marked last: a retry after a failure above stores and announces what is missing. */
+    if (v == SY_ACK && item_put(t, e->source, item, "expanded", 0, NULL, (long long)len) != 0)
+        v = sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+    json_decref(meta);
+    mail_clear(&m);
+    return v;
+}
+
+static enum sy_verdict fetch(struct in_thread *t, struct sy_msg *msg)
+{
+    char source[96], item[600];
+    const struct email_source *e;
+
+    if (sy_msg_copy_str(msg, "source", source, sizeof source) != 0 ||
+        sy_msg_copy_str(msg, "item", item, sizeof item) != 0)
+        return sy_msg_fail(msg, SY_REJECT, "data.source and data.item: required text");
+    if (strncmp(source, "email:", 6) == 0 && (e = sources_email(t->g->src, source)))
+        return fetch_mail(t, msg, e, item);
+    /* Kept in the dead letters: replayed once the source is configured again. */
+    return sy_msg_fail(msg, SY_REJECT, "source: '%.80s' is not configured here", source);
+}
+
+/* --- the handler ---------------------------------------------------------------------------- */
+
+static int connect_stores(struct in_thread *t, struct sy_msg *msg)
+{
+    char err[256];
+
+    if (!t->pg && !(t->pg = sy_pg_connect(t->g->pg_url, err, sizeof err))) {
+        sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", err);
+        return -1;
+    }
+    if (!t->redis &&
+        !(t->redis = sy_redis_connect(t->g->redis_url, REDIS_TIMEOUT_MS, err, sizeof err))) {
+        sy_msg_fail(msg, SY_RETRY, "Redis: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static enum sy_verdict in_handle(void *tstate, struct sy_msg *msg)
+{
+    struct in_thread *t = tstate;
+    const char *type = sy_msg_type(msg);
+
+    if (strcmp(type, "ingest.whatsapp.media") == 0)
+        return sy_msg_fail(msg, SY_REJECT,
+                           "no WhatsApp source is configured here: kept for a "
+                           "replay once one is");
+    if (strncmp(type, "ingest.poll.", 12) == 0 && strcmp(type, "ingest.poll.email") != 0) {
+        /* Maximo, SharePoint and WhatsApp polls with none of those sources configured. */
+        sy_counter_add(t->g->unhandled, 1);
+        return SY_ACK;
+    }
+    if (connect_stores(t, msg) != 0)
+        return sy_msg_verdict(msg);
+    enum sy_verdict v = strcmp(type, "ingest.poll.email") == 0 ? poll_email(t, msg)
+                        : strcmp(type, "ingest.fetch") == 0    ? fetch(t, msg)
+                                                               : SY_ACK;
+    return v;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------------ */
+
+static void in_exit(void *state)
+{
+    struct in *g = state;
+
+    if (!g)
+        return;
+    sources_free(g->src);
+    classify_free(g->rules);
+    sy_pg_probe_free(g->ready);
+    free(g);
+}
+
+static int in_init(struct sy_worker *w, void **state)
+{
+    struct in *g = calloc(1, sizeof *g);
+    char err[1024];
+
+    if (!g)
+        return -SY_ENOMEM;
+    g->w = w;
+    g->conf = sy_worker_conf(w);
+    g->pg_url = sy_worker_url(w, "pg");
+    g->redis_url = sy_worker_url(w, "redis");
+    if (!g->pg_url || !g->redis_url) {
+        sy_log_error("worker.config", "SY_PG_URL and SY_REDIS_URL: required (documents and "
+                                      "cursors live in PostgreSQL, the pollers' locks in Redis)");
+        in_exit(g);
+        return -SY_ECONFIG;
+    }
+    if (!(g->ready = sy_pg_probe_new(g->pg_url, READY_EVERY_MS))) {
+        in_exit(g);
+        return -SY_ENOMEM;
+    }
+    if (!(g->src = sources_load(g->conf->sources, err, sizeof err))) {
+        sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_INGEST_SOURCES: refused");
+        in_exit(g);
+        return -SY_ECONFIG;
+    }
+    if (!(g->rules = classify_load(g->conf->departments, err, sizeof err))) {
+        sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_INGEST_DEPARTMENTS: refused");
+        in_exit(g);
+        return -SY_ECONFIG;
+    }
+    g->listed = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
+                               "outcome=\"listed\"");
+    g->stored = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
+                               "outcome=\"stored\"");
+    g->duplicates = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
+                                   "outcome=\"duplicate\"");
+    g->rejected = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
+                                 "outcome=\"rejected\"");
+    g->unhandled = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
+                                  "outcome=\"unconfigured_poll\"");
+    sy_log_info("ingest.start", "%zu mailbox(es), %zu department(s), documents up to %lld bytes",
+                g->src->nemail, classify_departments(g->rules), g->src->max_bytes);
+    *state = g;
+    return 0;
+}
+
+static int in_thread_init(void *state, void **tstate)
+{
+    struct in_thread *t = calloc(1, sizeof *t);
+
+    if (!t)
+        return -SY_ENOMEM;
+    t->g = state;
+    *tstate = t;
+    return 0;
+}
+
+static void in_thread_exit(void *state, void *tstate)
+{
+    struct in_thread *t = tstate;
+
+    (void)state;
+    sy_pg_destroy(t->pg);
+    sy_redis_destroy(t->redis);
+    free(t);
+}
+
+/* Ready while PostgreSQL answers: documents and cursors are there. A source being away only
+ * delays its documents. */
+static int in_ready(void *state)
+{
+    return sy_pg_probe_check(((struct in *)state)->ready);
+}
+
+const struct sy_handler ingest_handler = {
+    .name = "ingest",
+    .conf = in_conf_keys,
+    .conf_size = sizeof(struct in_conf),
+    .init = in_init,
+    .thread_init = in_thread_init,
+    .thread_exit = in_thread_exit,
+    .handle = in_handle,
+    .ready = in_ready,
+    .exit = in_exit,
+};
