@@ -9,9 +9,8 @@
 #include <string.h>
 
 #include "ingest/classify.h"
-#include "ingest/imap.h"
+#include "ingest/connector.h"
 #include "ingest/lang.h"
-#include "ingest/mime.h"
 #include "ingest/sources.h"
 #include "sy/clock.h"
 #include "sy/err.h"
@@ -66,14 +65,10 @@ struct in_thread {
     struct sy_redis *redis;
 };
 
-static struct imap_conf imap_of(const struct in *g, const struct email_source *e)
+static struct in_env env_of(const struct in *g)
 {
-    return (struct imap_conf){.url = e->url,
-                              .user = e->user,
-                              .password = e->password,
-                              .connect_timeout_ms = (long)g->conf->connect_timeout_ms,
-                              .timeout_ms = (long)g->conf->timeout_ms,
-                              .allow_plain = e->allow_plain};
+    return (struct in_env){.connect_timeout_ms = (long)g->conf->connect_timeout_ms,
+                           .timeout_ms = (long)g->conf->timeout_ms};
 }
 
 /* A source's error for `syctl ingest status`, cut to ERROR_TEXT_MAX. */
@@ -92,10 +87,9 @@ static void note_error(struct in_thread *t, const char *source, const char *why)
 /* --- polls ---------------------------------------------------------------------------------- */
 
 /* Publishes ingest.fetch for one listed item, waiting for the broker's confirm. */
-static int publish_fetch(struct in_thread *t, const char *source, const char *item, uint64_t size)
+static int publish_fetch(struct in_thread *t, const char *source, const char *item, int64_t size)
 {
-    json_t *d =
-        json_pack("{s:s, s:s, s:I}", "source", source, "item", item, "size", (json_int_t)size);
+    json_t *d = json_pack("{s:s, s:s}", "source", source, "item", item);
     char id[SY_MSG_ID_MAX + 1];
     void *mp = NULL;
     size_t len = 0;
@@ -103,6 +97,8 @@ static int publish_fetch(struct in_thread *t, const char *source, const char *it
 
     if (!d)
         return -SY_ENOMEM;
+    if (size >= 0) /* when the source said */
+        json_object_set_new(d, "size", json_integer(size));
     snprintf(id, sizeof id, "ingest.fetch:%s:%s", source, item);
     rc = sy_json_to_msgpack(d, &mp, &len);
     json_decref(d);
@@ -112,107 +108,99 @@ static int publish_fetch(struct in_thread *t, const char *source, const char *it
     return rc;
 }
 
-/* One mailbox's poll under its lock l: lists the UIDs after the cursor, publishes a fetch for
- * each, then advances the cursor (fenced) past the ones published. A failure leaves the cursor
- * where the last confirmed publish put it. */
-static int poll_mailbox(struct in_thread *t, const struct email_source *e, struct sy_lock *l,
-                        long limit, char *err, size_t errlen)
+/* One source's poll under its lock l: lists what is new after the saved cursor, publishes a
+ * fetch for each item, then saves (fenced) the cursor of the last item confirmed, or the
+ * listing's own once all were. A failure leaves the cursor where the confirmed publishes put
+ * it. */
+static int poll_source(struct in_thread *t, const struct in_source *src, struct sy_lock *l,
+                       long limit, long long *retry_after_ms, char *err, size_t errlen)
 {
-    struct imap_conf c = imap_of(t->g, e);
-    const char *p[1] = {e->source};
+    const char *p[1] = {src->source};
+    struct in_env env = env_of(t->g);
     struct sy_pg_res *res = NULL;
-    struct imap_status st;
-    uint64_t uidvalidity = 0, after = 0, *uids = NULL;
+    struct in_listed *items = NULL;
+    json_t *cursor = NULL, *next = NULL;
+    const json_t *save;
     size_t n = 0, done = 0;
     int rc;
 
-    rc = sy_pg_exec(t->pg,
-                    "SELECT COALESCE(cursor->>'uidvalidity', '0'), COALESCE(cursor->>'uid', '0')"
-                    " FROM ingest_sources WHERE source = $1",
-                    1, p, &res);
+    rc = sy_pg_exec(t->pg, "SELECT cursor::text FROM ingest_sources WHERE source = $1", 1, p, &res);
     if (rc != 0) {
         sy_errf(err, errlen, "reading the cursor: %s", sy_pg_error(t->pg));
         return rc;
     }
-    if (sy_pg_res_rows(res) == 1) {
-        uidvalidity = strtoull(sy_pg_res_get(res, 0, 0), NULL, 10);
-        after = strtoull(sy_pg_res_get(res, 0, 1), NULL, 10);
-    }
+    cursor = sy_pg_res_rows(res) == 1 ? json_loads(sy_pg_res_get(res, 0, 0), 0, NULL) : NULL;
     sy_pg_res_free(res);
-    if ((rc = imap_status(&c, &st, err, errlen)) != 0)
-        return rc;
-    if (st.uidvalidity != uidvalidity) {
-        /* Every UID saved is void under a new UIDVALIDITY: list the mailbox again. What was
-         * stored already is found by its bytes. */
-        if (uidvalidity)
-            sy_log_warn("ingest.uidvalidity",
-                        "%s: UIDVALIDITY changed from %" PRIu64 " to %" PRIu64
-                        ": listing the mailbox again",
-                        e->source, uidvalidity, st.uidvalidity);
-        after = 0;
-    }
-    if (st.uidnext > after + 1 &&
-        (rc = imap_search_after(&c, after, (size_t)(limit < e->batch ? limit : e->batch), &uids, &n,
-                                err, errlen)) != 0)
+    if (!cursor && !(cursor = json_object()))
+        return -SY_ENOMEM;
+    rc = src->c->list(src->conf, &env, cursor, limit, &items, &n, &next, retry_after_ms, err,
+                      errlen);
+    json_decref(cursor);
+    if (rc != 0)
         return rc;
     for (; done < n; done++) {
-        char item[64];
-
-        if (done % 50 == 0 && (rc = sy_lock_extend(t->redis, l, POLL_LEASE_MS)) != 0) {
+        if (done % 50 == 0 && sy_lock_extend(t->redis, l, POLL_LEASE_MS) != 0) {
             sy_errf(err, errlen, "the poll's lock was lost");
+            rc = -SY_ESTALE;
             break;
         }
-        snprintf(item, sizeof item, "%" PRIu64 "/%" PRIu64, st.uidvalidity, uids[done]);
-        if ((rc = publish_fetch(t, e->source, item, 0)) != 0) {
-            sy_errf(err, errlen, "publishing ingest.fetch %s: %s", item, sy_strerror(rc));
+        if ((rc = publish_fetch(t, src->source, items[done].item, items[done].size)) != 0) {
+            sy_errf(err, errlen, "publishing ingest.fetch %s: %s", items[done].item,
+                    sy_strerror(rc));
             break;
         }
     }
-    {
-        /* The cursor moves past what the broker confirmed, and no further. */
-        char v[24], u[24], listed[24];
-        uint64_t last = done > 0 ? uids[done - 1] : after;
-        const char *q[5] = {e->source, v, u, listed, rc == 0 ? NULL : err};
+    /* The cursor moves past what the broker confirmed, and no further. */
+    save = done == n ? next : done > 0 ? items[done - 1].cursor : NULL;
+    if (save || done > 0 || rc == 0) {
+        char *text = save ? json_dumps(save, JSON_COMPACT) : NULL, listed[24];
+        const char *q[4] = {src->source, text, listed, rc == 0 ? NULL : err};
 
-        snprintf(v, sizeof v, "%" PRIu64, st.uidvalidity);
-        snprintf(u, sizeof u, "%" PRIu64, last);
         snprintf(listed, sizeof listed, "%zu", done);
         int wrc = sy_pg_exec_fenced(
             t->pg, sy_lock_resource(l), sy_lock_fence(l),
-            "UPDATE ingest_sources SET cursor = jsonb_build_object('uidvalidity', $2::bigint,"
-            "   'uid', $3::bigint), listed = listed + $4::bigint, last_poll_at = now(),"
-            "   last_ok_at = CASE WHEN $5::text IS NULL THEN now() ELSE last_ok_at END,"
-            "   last_error = $5, updated_at = now() WHERE source = $1",
-            5, q, NULL);
+            "UPDATE ingest_sources SET cursor = COALESCE($2::jsonb, cursor),"
+            "   listed = listed + $3::bigint, last_poll_at = now(),"
+            "   last_ok_at = CASE WHEN $4::text IS NULL THEN now() ELSE last_ok_at END,"
+            "   last_error = $4, updated_at = now() WHERE source = $1",
+            4, q, NULL);
+        free(text);
         if (wrc != 0 && rc == 0) {
-            sy_errf(err, errlen, "advancing the cursor: %s", sy_pg_error(t->pg));
+            sy_errf(err, errlen, "saving the cursor: %s", sy_pg_error(t->pg));
             rc = wrc;
         }
     }
     sy_counter_add(t->g->listed, (uint64_t)done);
-    free(uids);
+    in_listed_free(items, n);
+    json_decref(next);
     return rc;
 }
 
-static enum sy_verdict poll_email(struct in_thread *t, struct sy_msg *msg)
+/* ingest.poll.<kind>: every source of the kind that this replica can lock now. */
+static enum sy_verdict poll(struct in_thread *t, struct sy_msg *msg, const char *kind)
 {
     int64_t limit = 10000;
-    int retry = 0;
+    long long wait_ms = -1;
+    int retry = 0, polled = 0;
     char why[600] = "";
 
     sy_msg_get_int(msg, "limit", &limit);
-    for (size_t i = 0; i < t->g->src->nemail; i++) {
-        const struct email_source *e = &t->g->src->email[i];
-        const char *p[1] = {e->source};
+    for (size_t i = 0; i < t->g->src->n; i++) {
+        const struct in_source *src = &t->g->src->src[i];
+        const char *p[1] = {src->source};
         struct sy_lock *l = NULL;
+        long long ra = -1;
         char res[128], err[512] = "";
         int rc;
 
+        if (strcmp(src->c->kind, kind) != 0 || !src->c->list)
+            continue;
+        polled++;
         if (sy_pg_exec(t->pg,
                        "INSERT INTO ingest_sources (source) VALUES ($1) ON CONFLICT DO NOTHING", 1,
                        p, NULL) != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
-        snprintf(res, sizeof res, "ingest:%s", e->source);
+        snprintf(res, sizeof res, "ingest:%s", src->source);
         rc = sy_lock_try(t->redis, res, POLL_LEASE_MS, &l);
         if (rc == -SY_EBUSY)
             continue; /* another replica polls it right now */
@@ -222,19 +210,27 @@ static enum sy_verdict poll_email(struct in_thread *t, struct sy_msg *msg)
             t->redis = NULL;
             return sy_msg_fail(msg, SY_RETRY, "Redis: lock %s: %s", res, sy_strerror(rc));
         }
-        rc = poll_mailbox(t, e, l, (long)limit, err, sizeof err);
+        rc = poll_source(t, src, l, (long)limit, &ra, err, sizeof err);
         sy_lock_release(t->redis, l);
         if (rc != 0) {
-            note_error(t, e->source, err);
-            sy_log_warn("ingest.poll", "%s: %s", e->source, err);
+            note_error(t, src->source, err);
+            sy_log_warn("ingest.poll", "%s: %s", src->source, err);
             /* A login refused or a bad URL waits for an operator, not for a retry. */
             if (rc != -SY_ECONFIG) {
                 retry = 1;
-                snprintf(why, sizeof why, "%s: %s", e->source, err);
+                if (ra > wait_ms)
+                    wait_ms = ra;
+                snprintf(why, sizeof why, "%s: %s", src->source, err);
             }
         }
     }
-    return retry ? sy_msg_fail(msg, SY_RETRY, "%s", why) : SY_ACK;
+    if (!polled)
+        sy_counter_add(t->g->unhandled, 1); /* no source of this kind is configured */
+    if (!retry)
+        return SY_ACK;
+    if (wait_ms > 0)
+        sy_msg_retry_after(msg, wait_ms);
+    return sy_msg_fail(msg, SY_RETRY, "%s", why);
 }
 
 /* --- fetches -------------------------------------------------------------------------------- */
@@ -288,16 +284,10 @@ static void bump(struct in_thread *t, const char *source, const char *column)
     sy_pg_exec(t->pg, sql, 1, p, NULL);
 }
 
-/* A document the mail gave: its bytes and what it is called. */
-struct doc {
-    const char *filename, *mime;
-    const unsigned char *data;
-    size_t len;
-};
-
 /* Announces a stored document (again, after a retry: the id is the same). */
 static int announce(struct in_thread *t, long long id, const char *sha, const char *source,
-                    const char *source_id, const struct doc *d, const char *lang, const char *dept)
+                    const char *source_id, const struct in_doc *d, const char *lang,
+                    const char *dept)
 {
     json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "document_id", (json_int_t)id,
                           "sha256", sha, "source", source, "source_id", source_id, "mime", d->mime,
@@ -326,8 +316,8 @@ static int announce(struct in_thread *t, long long id, const char *sha, const ch
 /* Stores one document of an item: the bytes in the file store, a documents row unless the
  * same bytes are there already, the part's item row, and the announcement of a new document. */
 static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source,
-                     const char *source_id, const struct doc *d, const char *lang, const char *dept,
-                     json_t *meta, const char *source_time)
+                     const char *source_id, const struct in_doc *d, const char *lang,
+                     const char *dept, json_t *meta, const char *source_time)
 {
     char sha[SY_FILES_HEX_LEN + 1], err[256], st[16], size[24], *metatext;
     long long id = 0;
@@ -338,10 +328,11 @@ static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source
         return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
     if (st[0] && strcmp(st, "stored") != 0)
         return 0; /* a duplicate or a rejection: nothing to announce */
-    if ((long long)d->len > t->g->src->max_bytes || !sources_type_ok(t->g->src, d->mime)) {
+    if (!d->data || (long long)d->len > t->g->src->max_bytes ||
+        !sources_type_ok(t->g->src, d->mime)) {
         char reason[300];
 
-        if ((long long)d->len > t->g->src->max_bytes)
+        if (!d->data || (long long)d->len > t->g->src->max_bytes)
             snprintf(reason, sizeof reason, "%zu bytes, more than the limit of %lld", d->len,
                      t->g->src->max_bytes);
         else
@@ -409,127 +400,137 @@ static bool text_like(const char *mime)
            strcmp(mime, "application/xml") == 0;
 }
 
-static enum sy_verdict fetch_mail(struct in_thread *t, struct sy_msg *msg,
-                                  const struct email_source *e, const char *item)
+/* One item of src: fetched once, its documents stored once each. Its row is written last,
+ * so a retry after a failure stores and announces what is missing. */
+static enum sy_verdict fetch_item(struct in_thread *t, struct sy_msg *msg,
+                                  const struct in_source *src, const char *item,
+                                  const json_t *hints)
 {
-    struct imap_conf c = imap_of(t->g, e);
-    uint64_t uidvalidity, uid, size = 0;
+    struct in_env env = env_of(t->g);
+    struct in_fetched f = {0};
     char st[16], err[512], partid[600];
-    long long doc_id;
-    void *raw = NULL;
-    size_t len = 0;
-    struct mail m = {0};
+    long long doc_id, wait_ms = -1;
+    enum sy_verdict v = SY_ACK;
     int rc;
 
-    if (sscanf(item, "%" SCNu64 "/%" SCNu64, &uidvalidity, &uid) != 2 || !uidvalidity || !uid)
-        return sy_msg_fail(msg, SY_REJECT, "item: expected <uidvalidity>/<uid>, got '%.80s'", item);
-    if (item_get(t, e->source, item, st, &doc_id) != 0)
+    if (strlen(item) > 512)
+        return sy_msg_fail(msg, SY_REJECT, "item: more than 512 bytes");
+    if (item_get(t, src->source, item, st, &doc_id) != 0)
         return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
     if (st[0])
         return SY_ACK; /* fetched before */
-    rc = imap_size(&c, uid, &size, err, sizeof err);
-    if (rc == 0 && (long long)size > t->g->src->max_bytes) {
-        char reason[200];
-
-        snprintf(reason, sizeof reason, "%" PRIu64 " bytes, more than the limit of %lld", size,
-                 t->g->src->max_bytes);
-        if (item_put(t, e->source, item, "rejected", 0, reason, (long long)size) != 0)
-            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
-        sy_counter_add(t->g->rejected, 1);
-        bump(t, e->source, "rejected");
-        return SY_ACK;
+    rc = src->c->fetch(src->conf, &env, item, hints, t->g->src->max_bytes, &f, &wait_ms, err,
+                       sizeof err);
+    if (rc == -SY_EINVAL) {
+        in_fetched_clear(&f);
+        return sy_msg_fail(msg, SY_REJECT, "%s", err);
     }
-    if (rc == 0)
-        rc = imap_fetch(&c, uidvalidity, uid, (size_t)t->g->src->max_bytes, &raw, &len, err,
-                        sizeof err);
     if (rc == -SY_ENOTFOUND) {
-        /* Deleted, or the mailbox's UIDVALIDITY changed: the next poll lists it anew. */
-        if (item_put(t, e->source, item, "rejected", 0, "gone from the mailbox", -1) != 0)
-            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
-        return SY_ACK;
+        f.rejected = true;
+        snprintf(f.reason, sizeof f.reason, "gone from the source: %.250s", err);
+    } else if (rc != 0) {
+        in_fetched_clear(&f);
+        if (wait_ms > 0)
+            sy_msg_retry_after(msg, wait_ms);
+        return sy_msg_fail(msg, SY_RETRY, "%s: %s", src->source, err);
     }
-    if (rc != 0)
-        return sy_msg_fail(msg, SY_RETRY, "%s: %s", e->source, err);
-    rc = mail_parse(raw, len, (size_t)t->g->src->max_bytes, PARTS_MAX, &m, err, sizeof err);
-    free(raw);
-    if (rc != 0) {
-        if (item_put(t, e->source, item, "rejected", 0, err, (long long)len) != 0)
+    if (f.rejected) {
+        rc = item_put(t, src->source, item, "rejected", 0, f.reason, -1);
+        in_fetched_clear(&f);
+        if (rc != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
         sy_counter_add(t->g->rejected, 1);
-        bump(t, e->source, "rejected");
+        bump(t, src->source, "rejected");
         return SY_ACK;
     }
 
-    /* The language over all the mail's text; the department with the subject and names
-     * weighing more than the body. */
+    /* The language over all the item's text; the department with the title and the names
+     * weighing more than the rest. */
     struct lang_count lc = {0};
     struct classify_score sc;
 
     classify_begin(&sc, t->g->rules);
-    if (m.subject) {
-        lang_count_add(&lc, m.subject, strlen(m.subject));
-        classify_add(&sc, m.subject, strlen(m.subject), 3);
+    if (f.title) {
+        lang_count_add(&lc, f.title, strlen(f.title));
+        classify_add(&sc, f.title, strlen(f.title), 3);
     }
-    if (m.text) {
-        lang_count_add(&lc, m.text, strlen(m.text));
-        classify_add(&sc, m.text, strlen(m.text), 1);
+    if (f.body) {
+        lang_count_add(&lc, f.body, strlen(f.body));
+        classify_add(&sc, f.body, strlen(f.body), 1);
     }
-    for (size_t i = 0; i < m.nparts; i++) {
-        const struct mail_part *pt = &m.parts[i];
+    for (size_t i = 0; i < f.ndocs; i++) {
+        const struct in_doc *d = &f.docs[i];
 
-        if (pt->filename) {
-            lang_count_add(&lc, pt->filename, strlen(pt->filename));
-            classify_add(&sc, pt->filename, strlen(pt->filename), 3);
+        if (d->filename) {
+            lang_count_add(&lc, d->filename, strlen(d->filename));
+            classify_add(&sc, d->filename, strlen(d->filename), 3);
         }
-        if (text_like(pt->mime)) {
-            lang_count_add(&lc, (const char *)pt->data, pt->len);
-            classify_add(&sc, (const char *)pt->data, pt->len, 1);
+        if (d->data && text_like(d->mime)) {
+            lang_count_add(&lc, (const char *)d->data, d->len);
+            classify_add(&sc, (const char *)d->data, d->len, 1);
         }
     }
     const char *lang = lang_name(lang_decide(&lc)), *dept = classify_result(&sc);
-    json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:s}", "subject", m.subject, "from", m.from,
-                             "message_id", m.message_id, "mailbox", e->url);
-    enum sy_verdict v = SY_ACK;
 
-    if (!meta) {
-        mail_clear(&m);
+    if (!f.meta && !(f.meta = json_object())) {
+        in_fetched_clear(&f);
         return sy_msg_fail(msg, SY_RETRY, "out of memory");
     }
-    /* Each attachment is a document; a mail without any is one itself, as its text. */
-    for (size_t i = 0; i < m.nparts && v == SY_ACK; i++) {
-        struct doc d = {m.parts[i].filename, m.parts[i].mime, m.parts[i].data, m.parts[i].len};
-
-        snprintf(partid, sizeof partid, "%s/%zu", item, i + 1);
-        if (store_doc(t, msg, e->source, partid, &d, lang, dept, meta, m.date_iso) != 0)
+    for (size_t i = 0; i < f.ndocs && v == SY_ACK; i++) {
+        snprintf(partid, sizeof partid, "%.512s/%zu", item, i + 1);
+        if (store_doc(t, msg, src->source, partid, &f.docs[i], lang, dept, f.meta, f.source_time) !=
+            0)
             v = sy_msg_verdict(msg);
     }
-    if (m.nparts == 0 && m.text && *m.text && v == SY_ACK) {
-        struct doc d = {"message.txt", "text/plain", (const unsigned char *)m.text, strlen(m.text)};
-
-        snprintf(partid, sizeof partid, "%s/0", item);
-        if (store_doc(t, msg, e->source, partid, &d, lang, dept, meta, m.date_iso) != 0)
-            v = sy_msg_verdict(msg);
-    }
-    /* Marked last: a retry after a failure above stores and announces what is missing. */
-    if (v == SY_ACK && item_put(t, e->source, item, "expanded", 0, NULL, (long long)len) != 0)
+    if (v == SY_ACK && item_put(t, src->source, item, "expanded", 0, NULL, -1) != 0)
         v = sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
-    json_decref(meta);
-    mail_clear(&m);
+    in_fetched_clear(&f);
     return v;
 }
 
 static enum sy_verdict fetch(struct in_thread *t, struct sy_msg *msg)
 {
     char source[96], item[600];
-    const struct email_source *e;
+    const struct in_source *src;
+    json_t *hints;
+    enum sy_verdict v;
 
     if (sy_msg_copy_str(msg, "source", source, sizeof source) != 0 ||
         sy_msg_copy_str(msg, "item", item, sizeof item) != 0)
         return sy_msg_fail(msg, SY_REJECT, "data.source and data.item: required text");
-    if (strncmp(source, "email:", 6) == 0 && (e = sources_email(t->g->src, source)))
-        return fetch_mail(t, msg, e, item);
     /* Kept in the dead letters: replayed once the source is configured again. */
-    return sy_msg_fail(msg, SY_REJECT, "source: '%.80s' is not configured here", source);
+    if (!(src = sources_find(t->g->src, source)))
+        return sy_msg_fail(msg, SY_REJECT, "source: '%.80s' is not configured here", source);
+    if (!(hints = sy_msg_data_json(msg)))
+        return sy_msg_fail(msg, SY_RETRY, "out of memory");
+    v = fetch_item(t, msg, src, item, hints);
+    json_decref(hints);
+    return v;
+}
+
+/* ingest.whatsapp.media: the media a WhatsApp message announced is the item itself, fetched
+ * by the (first) WhatsApp source. */
+static enum sy_verdict fetch_media(struct in_thread *t, struct sy_msg *msg)
+{
+    const struct in_source *src = NULL;
+    char media[300];
+    json_t *hints;
+    enum sy_verdict v;
+
+    for (size_t i = 0; i < t->g->src->n && !src; i++)
+        if (strcmp(t->g->src->src[i].c->kind, "whatsapp") == 0)
+            src = &t->g->src->src[i];
+    if (!src)
+        return sy_msg_fail(msg, SY_REJECT,
+                           "no WhatsApp source is configured here: kept for a "
+                           "replay once one is");
+    if (sy_msg_copy_str(msg, "media_id", media, sizeof media) != 0)
+        return sy_msg_fail(msg, SY_REJECT, "data.media_id: required text");
+    if (!(hints = sy_msg_data_json(msg)))
+        return sy_msg_fail(msg, SY_RETRY, "out of memory");
+    v = fetch_item(t, msg, src, media, hints);
+    json_decref(hints);
+    return v;
 }
 
 /* --- the handler ---------------------------------------------------------------------------- */
@@ -555,21 +556,15 @@ static enum sy_verdict in_handle(void *tstate, struct sy_msg *msg)
     struct in_thread *t = tstate;
     const char *type = sy_msg_type(msg);
 
-    if (strcmp(type, "ingest.whatsapp.media") == 0)
-        return sy_msg_fail(msg, SY_REJECT,
-                           "no WhatsApp source is configured here: kept for a "
-                           "replay once one is");
-    if (strncmp(type, "ingest.poll.", 12) == 0 && strcmp(type, "ingest.poll.email") != 0) {
-        /* Maximo, SharePoint and WhatsApp polls with none of those sources configured. */
-        sy_counter_add(t->g->unhandled, 1);
-        return SY_ACK;
-    }
     if (connect_stores(t, msg) != 0)
         return sy_msg_verdict(msg);
-    enum sy_verdict v = strcmp(type, "ingest.poll.email") == 0 ? poll_email(t, msg)
-                        : strcmp(type, "ingest.fetch") == 0    ? fetch(t, msg)
-                                                               : SY_ACK;
-    return v;
+    if (strncmp(type, "ingest.poll.", 12) == 0)
+        return poll(t, msg, type + 12);
+    if (strcmp(type, "ingest.fetch") == 0)
+        return fetch(t, msg);
+    if (strcmp(type, "ingest.whatsapp.media") == 0)
+        return fetch_media(t, msg);
+    return sy_msg_fail(msg, SY_REJECT, "type %s: not one sy-ingest handles", type);
 }
 
 /* --- lifecycle ------------------------------------------------------------------------------ */
@@ -627,8 +622,8 @@ static int in_init(struct sy_worker *w, void **state)
                                  "outcome=\"rejected\"");
     g->unhandled = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
                                   "outcome=\"unconfigured_poll\"");
-    sy_log_info("ingest.start", "%zu mailbox(es), %zu department(s), documents up to %lld bytes",
-                g->src->nemail, classify_departments(g->rules), g->src->max_bytes);
+    sy_log_info("ingest.start", "%zu source(s), %zu department(s), documents up to %lld bytes",
+                g->src->n, classify_departments(g->rules), g->src->max_bytes);
     *state = g;
     return 0;
 }

@@ -5,13 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sy/config.h"
+#include "ingest/connector.h"
 #include "sy/doc.h"
 #include "sy/err.h"
-#include "sy/log.h"
-
-#define VALUE_MAX  2048
-#define SECRET_MAX 4096
 
 void sources_free(struct sources *s)
 {
@@ -19,122 +15,35 @@ void sources_free(struct sources *s)
         return;
     for (size_t i = 0; i < s->ntypes; i++)
         free(s->types[i]);
-    for (size_t i = 0; i < s->nemail; i++) {
-        free(s->email[i].url);
-        free(s->email[i].user);
-        if (s->email[i].password) {
-            explicit_bzero(s->email[i].password, strlen(s->email[i].password));
-            free(s->email[i].password);
-        }
-    }
+    for (size_t i = 0; i < s->n; i++)
+        s->src[i].c->unconfigure(s->src[i].conf);
     free(s);
 }
 
-/* A scalar with ${...} expanded, malloc'd into *out. */
-static int text(const struct sy_doc *doc, const struct sy_node *n, const char *key, char **out,
-                char *err, size_t errlen)
+/* A kind's section: one named source per entry, configured by its connector. */
+static int load_kind(const struct sy_doc *doc, const struct connector *c,
+                     const struct sy_node *section, const char *dir, struct sources *s, char *err,
+                     size_t errlen)
 {
-    const char *s = sy_node_str(n);
-    char buf[VALUE_MAX], why[256];
-
-    *out = NULL;
-    if (!s || sy_node_is_null(n)) {
-        sy_errf(err, errlen, "%s:%d: %s: expected text", sy_doc_name(doc), sy_node_line(n), key);
-        return -SY_ECONFIG;
-    }
-    if (sy_doc_expand_env(s, buf, sizeof buf, why, sizeof why) != 0) {
-        sy_errf(err, errlen, "%s:%d: %s: %s", sy_doc_name(doc), sy_node_line(n), key, why);
-        return -SY_ECONFIG;
-    }
-    if (!(*out = strdup(buf)))
-        return -SY_ENOMEM;
-    return 0;
-}
-
-/* The mailbox password: from the variable password_env names, or the file password_file names
- * (relative to the settings file), first line only. */
-static int password(const struct sy_doc *doc, const struct sy_node *m, const char *dir,
-                    const char *key, char **out, char *err, size_t errlen)
-{
-    const struct sy_node *env = sy_node_get(m, "password_env"),
-                         *file = sy_node_get(m, "password_file");
-    char *name = NULL;
     int rc;
 
-    *out = NULL;
-    if ((env && file) || (!env && !file)) {
-        sy_errf(err, errlen, "%s:%d: %s: give one of password_env and password_file",
-                sy_doc_name(doc), sy_node_line(m), key);
-        return -SY_ECONFIG;
-    }
-    if ((rc = text(doc, env ? env : file, key, &name, err, errlen)) != 0)
-        return rc;
-    if (env) {
-        const char *v = getenv(name);
-
-        if (!v || !*v) {
-            sy_errf(err, errlen, "%s:%d: %s.password_env: %s is not set", sy_doc_name(doc),
-                    sy_node_line(env), key, name);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(v))) {
-            rc = -SY_ENOMEM;
-        }
-    } else {
-        char path[VALUE_MAX + 4200], line[SECRET_MAX];
-        FILE *f;
-
-        if (name[0] == '/')
-            snprintf(path, sizeof path, "%s", name);
-        else
-            snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (!(f = fopen(path, "r")) || !fgets(line, sizeof line, f)) {
-            sy_errf(err, errlen, "%s:%d: %s.password_file: cannot read %s", sy_doc_name(doc),
-                    sy_node_line(file), key, path);
-            rc = -SY_ECONFIG;
-        } else {
-            line[strcspn(line, "\r\n")] = '\0';
-            if (!line[0]) {
-                sy_errf(err, errlen, "%s:%d: %s.password_file: %s is empty", sy_doc_name(doc),
-                        sy_node_line(file), key, path);
-                rc = -SY_ECONFIG;
-            } else if (!(*out = strdup(line))) {
-                rc = -SY_ENOMEM;
-            }
-            explicit_bzero(line, sizeof line);
-        }
-        if (f)
-            fclose(f);
-    }
-    free(name);
-    if (*out)
-        sy_log_add_secret(*out);
-    return rc;
-}
-
-static int load_email(const struct sy_doc *doc, const struct sy_node *email, const char *dir,
-                      struct sources *s, char *err, size_t errlen)
-{
-    static const char *const keys[] = {
-        "url", "user", "password_env", "password_file", "allow_plain", "batch", NULL};
-    int rc;
-
-    if (!email || sy_node_is_null(email))
+    if (!section || sy_node_is_null(section))
         return 0;
-    if (sy_node_kind(email) != SY_NODE_MAP || sy_node_len(email) > SOURCES_EMAIL_MAX) {
-        sy_errf(err, errlen, "%s:%d: email: expected a map of at most %d mailboxes",
-                sy_doc_name(doc), sy_node_line(email), SOURCES_EMAIL_MAX);
+    if (sy_node_kind(section) != SY_NODE_MAP) {
+        sy_errf(err, errlen, "%s:%d: %s: expected a map of named sources", sy_doc_name(doc),
+                sy_node_line(section), c->kind);
         return -SY_ECONFIG;
     }
-    for (size_t i = 0; i < sy_node_len(email); i++) {
+    for (size_t i = 0; i < sy_node_len(section); i++) {
         const char *name = NULL;
-        const struct sy_node *m = sy_node_at(email, i, &name);
-        struct email_source *e = &s->email[s->nemail];
-        char key[128], why[256], *flag = NULL;
-        long long batch = 200;
+        const struct sy_node *m = sy_node_at(section, i, &name);
+        struct in_source *src = &s->src[s->n];
+        char key[128];
 
-        snprintf(key, sizeof key, "email.%s", name);
-        if (strlen(name) > 64 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                              "0123456789_-") != strlen(name)) {
+        snprintf(key, sizeof key, "%s.%s", c->kind, name);
+        if (!*name || strlen(name) > 64 ||
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                strlen(name)) {
             sy_errf(err, errlen, "%s:%d: %s: a name is 1 to 64 of [A-Za-z0-9_-]", sy_doc_name(doc),
                     sy_node_line(m), key);
             return -SY_ECONFIG;
@@ -144,33 +53,16 @@ static int load_email(const struct sy_doc *doc, const struct sy_node *email, con
                     key);
             return -SY_ECONFIG;
         }
-        if ((rc = sy_node_check_keys(doc, m, keys, err, errlen)) != 0)
-            return rc;
-        snprintf(e->name, sizeof e->name, "%s", name);
-        snprintf(e->source, sizeof e->source, "email:%s", name);
-        s->nemail++;
-        if ((rc = text(doc, sy_node_get(m, "url"), key, &e->url, err, errlen)) != 0 ||
-            (rc = text(doc, sy_node_get(m, "user"), key, &e->user, err, errlen)) != 0 ||
-            (rc = password(doc, m, dir, key, &e->password, err, errlen)) != 0)
-            return rc;
-        if (sy_node_get(m, "allow_plain")) {
-            if ((rc = text(doc, sy_node_get(m, "allow_plain"), key, &flag, err, errlen)) != 0)
-                return rc;
-            e->allow_plain = strcmp(flag, "true") == 0 || strcmp(flag, "yes") == 0;
-            if (!e->allow_plain && strcmp(flag, "false") != 0 && strcmp(flag, "no") != 0) {
-                sy_errf(err, errlen, "%s:%d: %s.allow_plain: expected true or false",
-                        sy_doc_name(doc), sy_node_line(sy_node_get(m, "allow_plain")), key);
-                free(flag);
-                return -SY_ECONFIG;
-            }
-            free(flag);
-        }
-        if (sy_node_get(m, "batch") &&
-            sy_node_int(sy_node_get(m, "batch"), 1, 10000, &batch, why, sizeof why) != 0) {
-            sy_errf(err, errlen, "%s: %s.%s", sy_doc_name(doc), key, why);
+        if (s->n == SOURCES_MAX) {
+            sy_errf(err, errlen, "%s: more than %d sources", sy_doc_name(doc), SOURCES_MAX);
             return -SY_ECONFIG;
         }
-        e->batch = (long)batch;
+        if ((rc = c->configure(doc, m, key, dir, &src->conf, err, errlen)) != 0)
+            return rc;
+        snprintf(src->name, sizeof src->name, "%s", name);
+        snprintf(src->source, sizeof src->source, "%s:%s", c->kind, name);
+        src->c = c;
+        s->n++;
     }
     return 0;
 }
@@ -220,29 +112,34 @@ static int load_limits(const struct sy_doc *doc, const struct sy_node *l, struct
 
 struct sources *sources_load(const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"limits", "email", NULL};
+    const char *keys[2 + 8] = {"limits"};
     struct sy_doc *doc = sy_doc_load_file(path, err, errlen);
     const struct sy_node *root = doc ? sy_doc_root(doc) : NULL;
     struct sources *s = NULL;
     char dir[4096];
     const char *slash = strrchr(path, '/');
+    size_t k = 1;
     int rc = -SY_ECONFIG;
 
     if (!doc)
         return NULL;
+    for (size_t i = 0; connectors[i] && k < sizeof keys / sizeof *keys - 1; i++)
+        keys[k++] = connectors[i]->kind;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-    if (root && (sy_node_kind(root) != SY_NODE_MAP ||
-                 sy_node_check_keys(doc, root, keys, err, errlen) != 0)) {
-        if (sy_node_kind(root) != SY_NODE_MAP)
-            sy_errf(err, errlen, "%s: expected a map with limits and email", path);
+    if (root && sy_node_kind(root) != SY_NODE_MAP) {
+        sy_errf(err, errlen, "%s: expected a map with limits and sections of sources", path);
         goto out;
     }
+    if (root && sy_node_check_keys(doc, root, keys, err, errlen) != 0)
+        goto out;
     if (!(s = calloc(1, sizeof *s))) {
         rc = -SY_ENOMEM;
         goto out;
     }
-    if ((rc = load_limits(doc, sy_node_get(root, "limits"), s, err, errlen)) == 0)
-        rc = load_email(doc, sy_node_get(root, "email"), dir, s, err, errlen);
+    rc = load_limits(doc, sy_node_get(root, "limits"), s, err, errlen);
+    for (size_t i = 0; rc == 0 && connectors[i]; i++)
+        rc = load_kind(doc, connectors[i], sy_node_get(root, connectors[i]->kind), dir, s, err,
+                       errlen);
 out:
     if (rc == -SY_ENOMEM)
         sy_errf(err, errlen, "%s: out of memory", path);
@@ -269,10 +166,10 @@ bool sources_type_ok(const struct sources *s, const char *mime)
     return false;
 }
 
-const struct email_source *sources_email(const struct sources *s, const char *source)
+const struct in_source *sources_find(const struct sources *s, const char *source)
 {
-    for (size_t i = 0; i < s->nemail; i++)
-        if (strcmp(s->email[i].source, source) == 0)
-            return &s->email[i];
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->src[i].source, source) == 0)
+            return &s->src[i];
     return NULL;
 }
