@@ -498,9 +498,10 @@ static enum sy_verdict fetch(struct in_thread *t, struct sy_msg *msg)
     if (sy_msg_copy_str(msg, "source", source, sizeof source) != 0 ||
         sy_msg_copy_str(msg, "item", item, sizeof item) != 0)
         return sy_msg_fail(msg, SY_REJECT, "data.source and data.item: required text");
-    /* Kept in the dead letters: replayed once the source is configured again. */
+    /* During a rolling change of ingest.yaml another replica may know the source: retried, and
+     * dead-lettered (for a replay) once no replica took it in all attempts. */
     if (!(src = sources_find(t->g->src, source)))
-        return sy_msg_fail(msg, SY_REJECT, "source: '%.80s' is not configured here", source);
+        return sy_msg_fail(msg, SY_RETRY, "source: '%.80s' is not configured here", source);
     if (!(hints = sy_msg_data_json(msg)))
         return sy_msg_fail(msg, SY_RETRY, "out of memory");
     v = fetch_item(t, msg, src, item, hints);
