@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +72,44 @@ static int split_url(const struct imap_conf *c, char *base, size_t bl, const cha
     return 0;
 }
 
-/* One request: url with an optional custom command; the answer in b (at most max bytes). */
-static int perform(const struct imap_conf *c, const char *url, const char *command, size_t max,
-                   struct buf *b, char *err, size_t errlen)
+/* Each handler thread keeps one handle: libcurl keeps its IMAP connection (logged in, for the
+ * same server and account only) between calls, so a fetch costs no new login. Freed when the
+ * thread ends. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h)
 {
-    CURL *h = curl_easy_init();
+    curl_easy_cleanup(h);
+}
+
+static void handle_key_make(void)
+{
+    pthread_key_create(&handle_key, handle_free);
+}
+
+static CURL *handle(void)
+{
+    CURL *h;
+
+    pthread_once(&handle_once, handle_key_make);
+    if ((h = pthread_getspecific(handle_key))) {
+        curl_easy_reset(h); /* options go, connections stay */
+        return h;
+    }
+    if ((h = curl_easy_init()) && pthread_setspecific(handle_key, h) != 0) {
+        curl_easy_cleanup(h);
+        h = NULL;
+    }
+    return h;
+}
+
+/* One request: url with an optional custom command; the answer in b (at most max bytes). fresh:
+ * over a connection of its own, with no mailbox selected. */
+static int perform(const struct imap_conf *c, const char *url, const char *command, size_t max,
+                   bool fresh, struct buf *b, char *err, size_t errlen)
+{
+    CURL *h = fresh ? curl_easy_init() : handle();
     char ebuf[CURL_ERROR_SIZE] = "";
     CURLcode cc;
     int rc = 0;
@@ -97,7 +131,10 @@ static int perform(const struct imap_conf *c, const char *url, const char *comma
     if (command)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, command);
     cc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
+    if (fresh)
+        curl_easy_cleanup(h);
+    else
+        curl_easy_setopt(h, CURLOPT_PASSWORD, ""); /* not kept in the idle handle */
     if (cc == CURLE_OK)
         return 0;
     if (b->over) {
@@ -170,9 +207,11 @@ int imap_status(const struct imap_conf *c, struct imap_status *st, char *err, si
     memset(st, 0, sizeof *st);
     if (rc != 0)
         return rc;
-    /* Without a mailbox in the URL curl sends the command as it is, with nothing selected. */
+    /* Without a mailbox in the URL curl sends the command as it is. On a connection of its own:
+     * STATUS of the mailbox a kept connection has selected may answer from that connection's
+     * older view (new messages and a re-created mailbox unseen). */
     snprintf(cmd, sizeof cmd, "STATUS \"%s\" (UIDVALIDITY UIDNEXT MESSAGES)", mailbox);
-    if ((rc = perform(c, base, cmd, 64 * 1024, &b, err, errlen)) != 0)
+    if ((rc = perform(c, base, cmd, 64 * 1024, true, &b, err, errlen)) != 0)
         return rc;
     if (!b.p || !strstr(b.p, "* STATUS") || number_after(b.p, "UIDVALIDITY", &st->uidvalidity) ||
         number_after(b.p, "UIDNEXT", &st->uidnext) ||
@@ -205,7 +244,7 @@ int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uin
     if (after == UINT64_MAX)
         return 0;
     snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":*", after + 1);
-    if ((rc = perform(c, c->url, cmd, IMAP_REPLY_MAX, &b, err, errlen)) != 0)
+    if ((rc = perform(c, c->url, cmd, IMAP_REPLY_MAX, false, &b, err, errlen)) != 0)
         return rc;
     /* "* SEARCH 4 5 9", possibly over several lines. "n:*" holds the highest UID even when it is
      * below n (the range is unordered): what is not above `after` is dropped here. */
@@ -258,7 +297,7 @@ int imap_size(const struct imap_conf *c, uint64_t uid, uint64_t *size, char *err
 
     *size = 0;
     snprintf(cmd, sizeof cmd, "UID FETCH %" PRIu64 " (UID RFC822.SIZE)", uid);
-    if ((rc = perform(c, c->url, cmd, 64 * 1024, &b, err, errlen)) != 0)
+    if ((rc = perform(c, c->url, cmd, 64 * 1024, false, &b, err, errlen)) != 0)
         return rc;
     if (!b.p || !strstr(b.p, " FETCH ")) {
         sy_errf(err, errlen, "IMAP: no message with UID %" PRIu64, uid);
@@ -287,7 +326,7 @@ int imap_fetch(const struct imap_conf *c, uint64_t uidvalidity, uint64_t uid, si
      * an older mailbox never names a message of the new one. */
     snprintf(url, sizeof url, "%s%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64, base, mailbox,
              uidvalidity, uid);
-    if ((rc = perform(c, url, NULL, max, &b, err, errlen)) != 0)
+    if ((rc = perform(c, url, NULL, max, false, &b, err, errlen)) != 0)
         return rc;
     if (!b.p) {
         sy_errf(err, errlen, "IMAP: message %" PRIu64 " is empty or gone", uid);

@@ -1,6 +1,7 @@
 /* imap.h - the few IMAP calls sy-ingest makes, over libcurl: a mailbox's UIDVALIDITY and UIDNEXT,
- * the UIDs after the last one seen, a message's size, and a message whole. Every call is a
- * connection of its own (polls are minutes apart); each is bounded in time and in bytes. */
+ * the UIDs after the last one seen, a message's size, and a message whole. A thread's calls
+ * share its connection to a server (one login, not one per call); each call is bounded in time
+ * and in bytes. */
 #ifndef INGEST_IMAP_H
 #define INGEST_IMAP_H
 
