@@ -276,7 +276,8 @@ int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uin
             (*uids)[(*n)++] = u;
         }
     }
-    qsort(*uids, *n, sizeof **uids, cmp_uid);
+    if (*n > 1)
+        qsort(*uids, *n, sizeof **uids, cmp_uid);
     if (*n > max)
         *n = max;
 out:
