@@ -207,9 +207,9 @@ int imap_status(const struct imap_conf *c, struct imap_status *st, char *err, si
     memset(st, 0, sizeof *st);
     if (rc != 0)
         return rc;
-    /* Without a mailbox in the URL curl sends the command as it is. On a connection of its own:
-     * STATUS of the mailbox a kept connection has selected may answer from that connection's
-     * older view (new messages and a re-created mailbox unseen). */
+    /* Without a mailbox in the URL curl sends the command as it is. Polls list over connections
+     * of their own: on a kept connection that has the mailbox selected, STATUS and SEARCH may
+     * answer from that connection's older view (new messages, a re-created mailbox unseen). */
     snprintf(cmd, sizeof cmd, "STATUS \"%s\" (UIDVALIDITY UIDNEXT MESSAGES)", mailbox);
     if ((rc = perform(c, base, cmd, 64 * 1024, true, &b, err, errlen)) != 0)
         return rc;
@@ -244,7 +244,7 @@ int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uin
     if (after == UINT64_MAX)
         return 0;
     snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":*", after + 1);
-    if ((rc = perform(c, c->url, cmd, IMAP_REPLY_MAX, false, &b, err, errlen)) != 0)
+    if ((rc = perform(c, c->url, cmd, IMAP_REPLY_MAX, true, &b, err, errlen)) != 0)
         return rc;
     /* "* SEARCH 4 5 9", possibly over several lines. "n:*" holds the highest UID even when it is
      * below n (the range is unordered): what is not above `after` is dropped here. */
@@ -298,9 +298,20 @@ int imap_size(const struct imap_conf *c, uint64_t uid, uint64_t *size, char *err
 
     *size = 0;
     snprintf(cmd, sizeof cmd, "UID FETCH %" PRIu64 " (UID RFC822.SIZE)", uid);
-    if ((rc = perform(c, c->url, cmd, 64 * 1024, false, &b, err, errlen)) != 0)
-        return rc;
-    if (!b.p || !strstr(b.p, " FETCH ")) {
+    /* A kept connection sees messages that arrived since its last command only after a NOOP;
+     * and a message it does not see is asked for again over a connection of its own before
+     * it counts as gone, so a new message is never taken for a deleted one. */
+    for (int fresh = 0; fresh < 2; fresh++) {
+        if (!fresh && (rc = perform(c, c->url, "NOOP", 64 * 1024, false, &b, err, errlen)) == 0)
+            free(b.p);
+        if ((rc = perform(c, c->url, cmd, 64 * 1024, fresh, &b, err, errlen)) != 0)
+            return rc;
+        if (b.p && strstr(b.p, " FETCH "))
+            break;
+        free(b.p);
+        b.p = NULL;
+    }
+    if (!b.p) {
         sy_errf(err, errlen, "IMAP: no message with UID %" PRIu64, uid);
         rc = -SY_ENOTFOUND;
     } else if (number_after(b.p, "RFC822.SIZE", size) != 0) {
@@ -328,6 +339,9 @@ int imap_fetch(const struct imap_conf *c, uint64_t uidvalidity, uint64_t uid, si
     snprintf(url, sizeof url, "%s%s;UIDVALIDITY=%" PRIu64 "/;UID=%" PRIu64, base, mailbox,
              uidvalidity, uid);
     if ((rc = perform(c, url, NULL, max, false, &b, err, errlen)) != 0)
+        return rc;
+    /* Nothing over the kept connection: asked again over one of its own before it is gone. */
+    if (!b.p && (rc = perform(c, url, NULL, max, true, &b, err, errlen)) != 0)
         return rc;
     if (!b.p) {
         sy_errf(err, errlen, "IMAP: message %" PRIu64 " is empty or gone", uid);
