@@ -1,0 +1,570 @@
+/* it_ingest_maximo.c - sy-ingest's Maximo source end to end: the fake Maximo of
+ * tests/fakes/maximo behind the stack's real broker, PostgreSQL and Redis, on the fleet's own
+ * topology, schemas and departments.yaml.
+ *  - work orders in English and Malayalam with their doclinks become documents with language and
+ *    department, listed over three pages whose next-page links name Maximo's internal host
+ *    (and so do the documents' links): every link is followed on the configured base; a web
+ *    link is not a document;
+ *  - a second poll lists nothing new; a work order changed after the watermark is listed again
+ *    and only its new doclink becomes a document;
+ *  - 429 with Retry-After and 503 are retried, and nothing is lost;
+ *  - an expired API key is recorded in ingest_sources.last_error and leaves the cursor where it
+ *    was, until the key works again;
+ *  - a document over the size limit is recorded as rejected without being downloaded (its size
+ *    from the listing), or without being kept (its size from the answer alone);
+ *  - nothing is dead-lettered, and the API key never reaches the log.
+ * Isolation on shared services: the fake, the source ("maximo:it<run>") and the file store are
+ * the run's own. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "chatwoot.h"
+#include "cm_worker.h"
+#include "harness.h"
+#include "http.h"
+#include "sy/amqp.h"
+#include "sy/err.h"
+#include "sy/pg.h"
+#include "sy/topology.h"
+
+#define WORKER       "ingest"
+#define KNOWLEDGE    "sy.knowledge"
+#define START_MAX_MS 20000
+#define WAIT_MS      60000
+#define MAX_BYTES    200000
+#define MAX_MSGS     256
+#define APIKEY_ENV   "SY_IT_MAXIMO_APIKEY"
+#define INTERNAL     "http://10.0.0.7:9080" /* where Maximo behind a proxy says it is */
+
+struct fixture {
+    struct sy_amqp *amqp;
+    struct sy_topology *topo;
+    struct sy_pg *pg;
+    char run[17], source[64], apikey[40];
+    char dir[1200], files[1300], conf[1300];
+    char queue[256], dead[256];
+    struct th_proc proc;
+    bool running;
+    int port;
+    pid_t fake;
+    int fake_port;
+    struct th_got msgs[MAX_MSGS];
+    size_t nmsgs;
+};
+
+/* --- the fake Maximo ------------------------------------------------------------------------- */
+
+static void fake_post(struct fixture *f, const char *what, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    long st = th_fake_glpi_post(f->fake_port, what, text); /* any fake's control call */
+
+    free(text);
+    json_decref(body);
+    if (st != 200)
+        fail_msg("fake-maximo /_fake/%s: HTTP %ld", what, st);
+}
+
+static void faults(struct fixture *f, json_t *body)
+{
+    fake_post(f, "faults", body);
+}
+
+/* Adds or changes work orders (an array, taken). */
+static void workorders(struct fixture *f, json_t *list)
+{
+    fake_post(f, "workorders", json_pack("{s:o}", "workorders", list));
+}
+
+static json_t *fake_state(struct fixture *f)
+{
+    json_t *s = th_fake_glpi_state(f->fake_port);
+
+    if (!s)
+        fail_msg("fake-maximo did not answer /_fake/state");
+    return s;
+}
+
+static long long fake_counter(struct fixture *f, const char *name)
+{
+    json_t *s = fake_state(f);
+    long long n = json_integer_value(json_object_get(json_object_get(s, "counters"), name));
+
+    json_decref(s);
+    return n;
+}
+
+/* How often the fake served the document of that file name. */
+static long long downloads(struct fixture *f, const char *filename)
+{
+    json_t *s = fake_state(f), *wo, *d;
+    long long n = -1;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(s, "workorders"), i, wo)
+        json_array_foreach(json_object_get(wo, "doclinks"), j, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "fileName"));
+
+        if (name && strcmp(name, filename) == 0)
+            n = json_integer_value(json_object_get(d, "downloads"));
+    }
+    json_decref(s);
+    return n;
+}
+
+/* A doclink with text content: its bytes carry the run id, so no other run has its SHA-256. */
+static json_t *doclink(struct fixture *f, const char *name, const char *mime, const char *text)
+{
+    char content[512];
+
+    snprintf(content, sizeof content, "%s\n%% %s %s\n", text, f->run, name);
+    return json_pack("{s:s, s:s, s:s, s:s}", "fileName", name, "mime", mime, "title", name,
+                     "content", content);
+}
+
+static json_t *pdf(struct fixture *f, const char *name)
+{
+    return doclink(f, name, "application/pdf",
+                   "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>");
+}
+
+/* --- the worker ------------------------------------------------------------------------------ */
+
+static void worker_start(struct fixture *f)
+{
+    char addr[64], inst[96], sources[1400], files[1400];
+
+    f->port = th_free_port();
+    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
+    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-maximo-%s", f->run);
+    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
+    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
+    /* A link left pointing at the internal host would hang on connecting: fail it soon. */
+    const char *env[] = {addr,
+                         inst,
+                         sources,
+                         files,
+                         "SY_HANDLER_THREADS=2",
+                         "SY_LOG_LEVEL=info",
+                         "SY_INGEST_CONNECT_TIMEOUT=2s",
+                         "SY_INGEST_TIMEOUT=20s",
+                         NULL};
+    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
+    f->running = true;
+    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+}
+
+static void poll_now(struct fixture *f)
+{
+    int rc =
+        th_publish_body(f->amqp, f->topo->exchange, "ingest.poll.maximo", NULL, "\x80", 1, NULL);
+
+    if (rc == 0)
+        rc = sy_amqp_wait_confirms(f->amqp, 10000);
+    if (rc != 0)
+        fail_msg("publishing a poll: %s", sy_strerror(rc));
+}
+
+/* The first column of the first row of sql over $1 = the source, as text ("" for NULL). */
+static char *pg_text(struct fixture *f, const char *sql)
+{
+    const char *p[1] = {f->source};
+    struct sy_pg_res *res = NULL;
+    char *s;
+
+    if (sy_pg_exec(f->pg, sql, 1, p, &res) != 0)
+        fail_msg("%s: %s", sql, sy_pg_error(f->pg));
+    s = strdup(sy_pg_res_rows(res) ? sy_pg_res_get(res, 0, 0) : "");
+    sy_pg_res_free(res);
+    return s;
+}
+
+static long long pg_count(struct fixture *f, const char *sql)
+{
+    char *s = pg_text(f, sql);
+    long long n = atoll(s);
+
+    free(s);
+    return n;
+}
+
+static long long items(struct fixture *f, const char *status)
+{
+    char sql[200];
+
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM document_items WHERE source = $1 AND status = '%s'", status);
+    return pg_count(f, sql);
+}
+
+static long long listed(struct fixture *f)
+{
+    return pg_count(f, "SELECT listed FROM ingest_sources WHERE source = $1");
+}
+
+static long long documents(struct fixture *f)
+{
+    return pg_count(f, "SELECT count(*) FROM documents WHERE source = $1");
+}
+
+static void check_worker(struct fixture *f)
+{
+    if (th_proc_wait(&f->proc, 0) == 0) {
+        f->running = false;
+        th_proc_dump_log(&f->proc, 40);
+        fail_msg("sy-ingest exited with %d", f->proc.exit_status);
+    }
+}
+
+/* Waits until `status` items number want and the worker's queues are empty. */
+static void wait_items(struct fixture *f, const char *status, long long want)
+{
+    int64_t end = th_now_ms() + WAIT_MS;
+
+    for (;;) {
+        long long n = items(f, status);
+
+        if (n >= want && th_queue_depth(f->amqp, f->queue) == 0) {
+            th_sleep_ms(500); /* anything still in flight settles */
+            if (items(f, status) != want)
+                fail_msg("%lld %s items, expected %lld", items(f, status), status, want);
+            return;
+        }
+        check_worker(f);
+        if (th_now_ms() > end) {
+            th_proc_dump_log(&f->proc, 40);
+            fail_msg("%lld %s items after %d ms, expected %lld", n, status, WAIT_MS, want);
+        }
+        th_sleep_ms(100);
+    }
+}
+
+/* document.ingested messages of this run's source so far. */
+static size_t announced(struct fixture *f)
+{
+    size_t n = 0;
+
+    th_drain(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs);
+    for (size_t i = 0; i < f->nmsgs; i++) {
+        json_t *d = json_object_get(f->msgs[i].env, "data");
+        const char *s = json_string_value(json_object_get(d, "source"));
+
+        n += s && strcmp(s, f->source) == 0;
+    }
+    return n;
+}
+
+static void nothing_dead(struct fixture *f)
+{
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+}
+
+/* --- tests ----------------------------------------------------------------------------------- */
+
+static void work_orders_over_three_pages_become_documents_with_language_and_department(void **state)
+{
+    struct fixture *f = *state;
+
+    /* Five work orders, two a page: the links Maximo writes name its internal host. */
+    faults(f, json_pack("{s:s}", "foreign_host", INTERNAL));
+    workorders(
+        f,
+        json_pack(
+            "[{s:s, s:s, s:s, s:[o, o]}, {s:s, s:s, s:s, s:[o]}, {s:s, s:s, s:[o]}, {s:s, s:s},"
+            " {s:s, s:s, s:s, s:[{s:s, s:s, s:s}, o]}]",
+            /* Track maintenance at the Aluva depot, in Malayalam. */
+            "wonum", "1001", "description", "ആലുവ ഡിപ്പോയിലെ പാളം അറ്റകുറ്റപ്പണി",
+            "description_longdescription",
+            "ആലുവ മുതൽ ഇടപ്പള്ളി വരെയുള്ള പാളം പരിശോധന പൂർത്തിയായി. രണ്ട് തകരാർ കണ്ടെത്തി. "
+            "അറ്റകുറ്റപ്പണി അടുത്ത ആഴ്ച നടത്തും. എല്ലാ സ്റ്റേഷനുകളിലും അറിയിപ്പ് "
+            "നൽകിയിട്ടുണ്ട്.",
+            "doclinks", pdf(f, "report.pdf"),
+            doclink(f, "readings.csv", "text/csv", "കി.മീ,തകരാർ\n12.4,പാളം"), "wonum", "1002",
+            "description", "Invoice payment for the quarterly audit", "description_longdescription",
+            "Clear the payment within the budget and send the GST details to accounts.", "doclinks",
+            pdf(f, "invoice.pdf"), "wonum", "1003", "description",
+            "Fire safety mock drill at Vyttila station", "doclinks",
+            doclink(f, "drill-plan.txt", "text/plain",
+                    "Evacuation plan for the emergency mock drill"),
+            "wonum", "1004", "description", "Replace the lamp at gate 2", "wonum", "1005",
+            "description", "Signal failure repair near Edappally", "description_longdescription",
+            "Track circuit breakdown.", "doclinks", "fileName", "manual", "urltype", "URL", "title",
+            "the vendor's manual", pdf(f, "repair.pdf")));
+
+    worker_start(f);
+    poll_now(f);
+    wait_items(f, "expanded", 5);
+    assert_int_equal(items(f, "stored"), 5);
+    assert_int_equal(documents(f), 5);
+    assert_int_equal(listed(f), 5);
+    /* Three pages, each asked on the configured base (the fake never hears of 10.0.0.7
+     * otherwise, and a request there would fail to connect). */
+    assert_true(fake_counter(f, "lists") >= 3);
+    assert_int_equal(downloads(f, "manual"), 0);
+
+    struct sy_pg_res *res = NULL;
+    const char *p[1] = {f->source};
+    if (sy_pg_exec(f->pg,
+                   "SELECT COALESCE(filename, ''), mime, language, COALESCE(department, ''),"
+                   " metadata->>'wonum', metadata->>'siteid', metadata->>'changedate',"
+                   " source_time IS NOT NULL FROM documents WHERE source = $1 ORDER BY source_id",
+                   1, p, &res) != 0)
+        fail_msg("%s", sy_pg_error(f->pg));
+    assert_int_equal(sy_pg_res_rows(res), 5);
+    static const char *const want[5][5] = {
+        {"report.pdf", "application/pdf", "ml", "Engineering", "1001"},
+        {"readings.csv", "text/csv", "ml", "Engineering", "1001"},
+        {"invoice.pdf", "application/pdf", "en", "Finance", "1002"},
+        {"drill-plan.txt", "text/plain", "en", "Safety", "1003"},
+        {"repair.pdf", "application/pdf", "en", "Engineering", "1005"},
+    };
+    for (int i = 0; i < 5; i++) {
+        for (int c = 0; c < 5; c++)
+            if (strcmp(sy_pg_res_get(res, i, c), want[i][c]) != 0)
+                fail_msg("document %d column %d: '%s', expected '%s'", i, c,
+                         sy_pg_res_get(res, i, c), want[i][c]);
+        assert_string_equal(sy_pg_res_get(res, i, 5), "BEDFORD");
+        assert_true(strlen(sy_pg_res_get(res, i, 6)) >= 19);
+        assert_string_equal(sy_pg_res_get(res, i, 7), "t");
+    }
+    sy_pg_res_free(res);
+
+    /* The watermark is the last work order's. */
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_string_equal(wonum, "1005");
+    free(wonum);
+    assert_int_equal(announced(f), 5);
+    nothing_dead(f);
+}
+
+static void a_second_poll_lists_nothing_and_a_later_change_is_picked_up(void **state)
+{
+    struct fixture *f = *state;
+    long long lists = fake_counter(f, "lists");
+
+    poll_now(f);
+    int64_t end = th_now_ms() + WAIT_MS;
+    while (fake_counter(f, "lists") == lists && th_now_ms() < end)
+        th_sleep_ms(100);
+    th_sleep_ms(1000);
+    assert_int_equal(listed(f), 5);
+    assert_int_equal(items(f, "expanded"), 5);
+
+    /* A new document on 1002: it changes, and is listed again whole. */
+    workorders(f, json_pack("[{s:s, s:[o]}]", "wonum", "1002", "doclinks",
+                            pdf(f, "invoice-corrected.pdf")));
+    poll_now(f);
+    wait_items(f, "expanded", 6);
+    assert_int_equal(listed(f), 7);
+    assert_int_equal(documents(f), 6);
+    assert_int_equal(items(f, "stored"), 6);
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_string_equal(wonum, "1002");
+    free(wonum);
+    assert_int_equal(announced(f), 6);
+    nothing_dead(f);
+}
+
+static void too_many_requests_and_unavailable_are_retried_without_loss(void **state)
+{
+    struct fixture *f = *state;
+
+    faults(f, json_pack("{s:i, s:i}", "fail_429", 2, "retry_after", 1));
+    workorders(f, json_pack("[{s:s, s:s, s:[o]}]", "wonum", "1006", "description",
+                            "Bogie inspection at Muttom depot", "doclinks", pdf(f, "bogie.pdf")));
+    poll_now(f);
+    wait_items(f, "expanded", 7);
+    assert_int_equal(fake_counter(f, "refused_429"), 2);
+
+    faults(f, json_pack("{s:i, s:i}", "fail_503", 2, "retry_after", -1));
+    workorders(f, json_pack("[{s:s, s:s, s:[o]}]", "wonum", "1007", "description",
+                            "Overhead line traction check", "doclinks", pdf(f, "traction.pdf")));
+    poll_now(f);
+    wait_items(f, "expanded", 8);
+    assert_int_equal(fake_counter(f, "refused_503"), 2);
+    assert_int_equal(documents(f), 8);
+    assert_int_equal(announced(f), 8);
+    nothing_dead(f);
+}
+
+static void an_expired_apikey_is_recorded_and_the_cursor_stays(void **state)
+{
+    struct fixture *f = *state;
+    char *before = pg_text(f, "SELECT cursor::text FROM ingest_sources WHERE source = $1");
+
+    faults(f, json_pack("{s:b}", "expire_apikey", 1));
+    workorders(f, json_pack("[{s:s, s:s, s:[o]}]", "wonum", "1008", "description",
+                            "Viaduct bearing repair", "doclinks", pdf(f, "viaduct.pdf")));
+    poll_now(f);
+    int64_t end = th_now_ms() + WAIT_MS;
+    char *why = NULL;
+    for (;;) {
+        why = pg_text(f, "SELECT COALESCE(last_error, '') FROM ingest_sources WHERE source = $1");
+        if (*why || th_now_ms() > end)
+            break;
+        free(why);
+        check_worker(f);
+        th_sleep_ms(100);
+    }
+    if (!strstr(why, "apikey refused"))
+        fail_msg("last_error: '%s', expected the API key refused", why);
+    free(why);
+    th_sleep_ms(500);
+    char *after = pg_text(f, "SELECT cursor::text FROM ingest_sources WHERE source = $1");
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(listed(f), 9);
+    assert_true(fake_counter(f, "refused_401") >= 1);
+
+    /* A key that works again: the same work order, and the error is gone. */
+    faults(f, json_pack("{s:b}", "expire_apikey", 0));
+    poll_now(f);
+    wait_items(f, "expanded", 9);
+    assert_int_equal(documents(f), 9);
+    why = pg_text(f, "SELECT COALESCE(last_error, '') FROM ingest_sources WHERE source = $1");
+    assert_string_equal(why, "");
+    free(why);
+    free(before);
+    nothing_dead(f);
+}
+
+static void an_oversize_document_is_rejected_without_download(void **state)
+{
+    struct fixture *f = *state;
+
+    workorders(f, json_pack("[{s:s, s:s, s:[{s:s, s:s, s:i}, {s:s, s:s, s:i, s:b}]}]", "wonum",
+                            "1009", "description", "Depot survey drawings", "doclinks", "fileName",
+                            "survey.pdf", "mime", "application/pdf", "size", MAX_BYTES + 50000,
+                            "fileName", "unsized.pdf", "mime", "application/pdf", "size",
+                            MAX_BYTES + 1000, "hide_size", 1));
+    poll_now(f);
+    /* One item per doclink: both are taken apart, neither kept. */
+    wait_items(f, "expanded", 11);
+    assert_int_equal(items(f, "rejected"), 2);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM document_items WHERE source = $1"
+                                 " AND status = 'rejected' AND reason LIKE '%limit%'"),
+                     2);
+    /* Its size from the listing: never asked for. */
+    assert_int_equal(downloads(f, "survey.pdf"), 0);
+    assert_int_equal(pg_count(f, "SELECT size FROM document_items WHERE source = $1"
+                                 " AND status = 'rejected' AND size > 240000"),
+                     MAX_BYTES + 50000);
+    assert_int_equal(documents(f), 9);
+    assert_int_equal(announced(f), 9);
+    nothing_dead(f);
+
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
+}
+
+/* --- setup ----------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    char err[512] = "", path[1200], bin[1200];
+    const char *src = th_need_env("SY_SOURCE_DIR");
+
+    assert_non_null(f);
+    th_need_env("SY_INGEST_BIN");
+    th_run_id(f->run);
+    snprintf(f->source, sizeof f->source, "maximo:it%s", f->run);
+    snprintf(f->apikey, sizeof f->apikey, "mxkey-%s", f->run);
+    setenv(APIKEY_ENV, f->apikey, 1);
+
+    snprintf(bin, sizeof bin, "%s/maximo/fake-maximo", th_need_env("SY_FAKES_DIR"));
+    const char *argv[] = {bin, "--apikey", f->apikey, NULL};
+    if (th_fake_glpi_start(argv, &f->fake, &f->fake_port) != 0)
+        fail_msg("%s did not start", bin);
+
+    f->amqp = th_fleet_amqp(WORKER, "it-ingest-maximo", &f->topo, f->queue, f->dead);
+    if (sy_amqp_declare(f->amqp, f->topo, "knowledge") != 0)
+        fail_msg("declare: %s", sy_amqp_error(f->amqp));
+    th_purge_worker(f->amqp, f->topo, "knowledge");
+    if (!(f->pg = sy_pg_connect(th_need_env("SY_PG_URL"), err, sizeof err)))
+        fail_msg("pg: %s", err);
+    snprintf(path, sizeof path, "%s/schemas/sql/postgres", src);
+    if (sy_pg_migrate(f->pg, path, NULL, NULL, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+
+    snprintf(f->dir, sizeof f->dir, "%s/Testing", th_need_env("SY_BUILD_DIR"));
+    mkdir(f->dir, 0755);
+    snprintf(f->dir, sizeof f->dir, "%s/Testing/ingest-maximo-%s", th_need_env("SY_BUILD_DIR"),
+             f->run);
+    if (mkdir(f->dir, 0755) != 0)
+        fail_msg("mkdir %s: %s", f->dir, strerror(errno));
+    snprintf(f->files, sizeof f->files, "%s/files", f->dir);
+    snprintf(f->conf, sizeof f->conf, "%s/ingest.yaml", f->dir);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "limits:\n  max_bytes: %d\n  types: [application/pdf, text/*, image/*]\n"
+             "maximo:\n  it%s:\n    url: http://127.0.0.1:%d/maximo/\n    allow_http: true\n"
+             "    apikey_env: %s\n    page_size: 2\n    where: siteid=\"BEDFORD\"\n",
+             MAX_BYTES, f->run, f->fake_port, APIKEY_ENV);
+    assert_int_equal(th_write_file(f->conf, yaml), 0);
+    *state = f;
+    return 0;
+}
+
+static int rm_tree(const char *dir)
+{
+    char cmd[1400];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static int group_teardown(void **state)
+{
+    struct fixture *f = *state;
+    char like[96];
+    const char *p[1] = {f->source}, *l[1] = {like};
+
+    if (f->running)
+        th_stop(&f->proc, &f->running);
+    th_proc_cleanup(&f->proc);
+    th_fake_glpi_stop(&f->fake);
+    snprintf(like, sizeof like, "ingest:%s", f->source);
+    sy_pg_exec(f->pg, "DELETE FROM document_items WHERE source = $1", 1, p, NULL);
+    sy_pg_exec(f->pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
+    sy_pg_exec(f->pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
+    sy_pg_exec(f->pg, "DELETE FROM sy_fences WHERE resource = $1", 1, l, NULL);
+    for (size_t i = 0; i < f->nmsgs; i++) {
+        free(f->msgs[i].id);
+        json_decref(f->msgs[i].env);
+    }
+    th_purge_worker(f->amqp, f->topo, WORKER);
+    rm_tree(f->dir);
+    sy_amqp_destroy(f->amqp);
+    sy_topology_destroy(f->topo);
+    sy_pg_destroy(f->pg);
+    free(f);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            work_orders_over_three_pages_become_documents_with_language_and_department),
+        cmocka_unit_test(a_second_poll_lists_nothing_and_a_later_change_is_picked_up),
+        cmocka_unit_test(too_many_requests_and_unavailable_are_retried_without_loss),
+        cmocka_unit_test(an_expired_apikey_is_recorded_and_the_cursor_stays),
+        cmocka_unit_test(an_oversize_document_is_rejected_without_download),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
