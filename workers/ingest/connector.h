@@ -91,6 +91,7 @@ struct connector {
 };
 
 extern const struct connector connector_email;
+extern const struct connector connector_sharepoint;
 extern const struct connector connector_maximo;
 extern const struct connector connector_whatsapp;
 
