@@ -6,7 +6,8 @@
 
 #include "sy/err.h"
 
-const struct connector *const connectors[] = {&connector_email, &connector_maximo, &connector_whatsapp, &connector_sharepoint, NULL};
+const struct connector *const connectors[] = {&connector_email, &connector_maximo,
+                                              &connector_whatsapp, &connector_sharepoint, NULL};
 
 const struct connector *connector_find(const char *kind)
 {

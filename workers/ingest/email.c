@@ -8,13 +8,12 @@
 #include "ingest/connector.h"
 #include "ingest/imap.h"
 #include "ingest/mime.h"
+#include "ingest/settings.h"
 #include "sy/doc.h"
 #include "sy/err.h"
 #include "sy/log.h"
 
-#define VALUE_MAX  2048
-#define SECRET_MAX 4096
-#define PARTS_MAX  200 /* parts of one message looked at */
+#define PARTS_MAX 200 /* parts of one message looked at */
 
 struct email_conf {
     char *url, *user, *password;
@@ -30,85 +29,8 @@ static void email_unconfigure(void *conf)
         return;
     free(c->url);
     free(c->user);
-    if (c->password) {
-        explicit_bzero(c->password, strlen(c->password));
-        free(c->password);
-    }
+    setting_secret_free(c->password);
     free(c);
-}
-
-/* A scalar with ${...} expanded, malloc'd into *out. */
-static int text(const struct sy_doc *doc, const struct sy_node *n, const char *key,
-                const char *field, char **out, char *err, size_t errlen)
-{
-    const char *s = sy_node_str(n);
-    char buf[VALUE_MAX], why[256];
-
-    *out = NULL;
-    if (!s || sy_node_is_null(n)) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: expected text", sy_doc_name(doc), sy_node_line(n), key,
-                field);
-        return -SY_ECONFIG;
-    }
-    if (sy_doc_expand_env(s, buf, sizeof buf, why, sizeof why) != 0) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: %s", sy_doc_name(doc), sy_node_line(n), key, field,
-                why);
-        return -SY_ECONFIG;
-    }
-    return (*out = strdup(buf)) ? 0 : -SY_ENOMEM;
-}
-
-/* The password: from the variable password_env names, or the first line of the file
- * password_file names (relative to the settings file). */
-static int password(const struct sy_doc *doc, const struct sy_node *m, const char *dir,
-                    const char *key, char **out, char *err, size_t errlen)
-{
-    const struct sy_node *env = sy_node_get(m, "password_env");
-    const struct sy_node *file = sy_node_get(m, "password_file");
-    char *name = NULL;
-    int rc;
-
-    *out = NULL;
-    if (!env == !file) {
-        sy_errf(err, errlen, "%s:%d: %s: give one of password_env and password_file",
-                sy_doc_name(doc), sy_node_line(m), key);
-        return -SY_ECONFIG;
-    }
-    if ((rc = text(doc, env ? env : file, key, env ? "password_env" : "password_file", &name, err,
-                   errlen)) != 0)
-        return rc;
-    if (env) {
-        const char *v = getenv(name);
-
-        if (!v || !*v) {
-            sy_errf(err, errlen, "%s:%d: %s.password_env: %s is not set", sy_doc_name(doc),
-                    sy_node_line(env), key, name);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(v))) {
-            rc = -SY_ENOMEM;
-        }
-    } else {
-        char path[VALUE_MAX + 4200], line[SECRET_MAX];
-        FILE *f;
-
-        snprintf(path, sizeof path, "%s%s%s", name[0] == '/' ? "" : dir, name[0] == '/' ? "" : "/",
-                 name);
-        if (!(f = fopen(path, "r")) || !fgets(line, sizeof line, f) ||
-            !(line[strcspn(line, "\r\n")] = '\0', line[0])) {
-            sy_errf(err, errlen, "%s:%d: %s.password_file: cannot read a password from %s",
-                    sy_doc_name(doc), sy_node_line(file), key, path);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(line))) {
-            rc = -SY_ENOMEM;
-        }
-        explicit_bzero(line, sizeof line);
-        if (f)
-            fclose(f);
-    }
-    free(name);
-    if (*out)
-        sy_log_add_secret(*out);
-    return rc;
 }
 
 static int email_configure(const struct sy_doc *doc, const struct sy_node *m, const char *key,
@@ -118,31 +40,18 @@ static int email_configure(const struct sy_doc *doc, const struct sy_node *m, co
         "url", "user", "password_env", "password_file", "allow_plain", "batch", NULL};
     struct email_conf *c = calloc(1, sizeof *c);
     long long batch = 200;
-    char why[256], *flag = NULL;
+    char why[256];
     int rc;
 
     *conf = NULL;
     if (!c)
         return -SY_ENOMEM;
     if ((rc = sy_node_check_keys(doc, m, keys, err, errlen)) != 0 ||
-        (rc = text(doc, sy_node_get(m, "url"), key, "url", &c->url, err, errlen)) != 0 ||
-        (rc = text(doc, sy_node_get(m, "user"), key, "user", &c->user, err, errlen)) != 0 ||
-        (rc = password(doc, m, dir, key, &c->password, err, errlen)) != 0)
+        (rc = setting_text(doc, m, key, "url", true, &c->url, err, errlen)) != 0 ||
+        (rc = setting_text(doc, m, key, "user", true, &c->user, err, errlen)) != 0 ||
+        (rc = setting_secret(doc, m, dir, key, "password", &c->password, err, errlen)) != 0 ||
+        (rc = setting_bool(doc, m, key, "allow_plain", &c->allow_plain, err, errlen)) != 0)
         goto fail;
-    if (sy_node_get(m, "allow_plain")) {
-        if ((rc = text(doc, sy_node_get(m, "allow_plain"), key, "allow_plain", &flag, err,
-                       errlen)) != 0)
-            goto fail;
-        c->allow_plain = strcmp(flag, "true") == 0 || strcmp(flag, "yes") == 0;
-        if (!c->allow_plain && strcmp(flag, "false") != 0 && strcmp(flag, "no") != 0) {
-            sy_errf(err, errlen, "%s:%d: %s.allow_plain: expected true or false", sy_doc_name(doc),
-                    sy_node_line(sy_node_get(m, "allow_plain")), key);
-            rc = -SY_ECONFIG;
-        }
-        free(flag);
-        if (rc != 0)
-            goto fail;
-    }
     if (sy_node_get(m, "batch") &&
         sy_node_int(sy_node_get(m, "batch"), 1, 10000, &batch, why, sizeof why) != 0) {
         sy_errf(err, errlen, "%s: %s.%s", sy_doc_name(doc), key, why);

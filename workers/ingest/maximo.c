@@ -19,13 +19,12 @@
 #include <strings.h>
 
 #include "ingest/connector.h"
+#include "ingest/settings.h"
 #include "sy/doc.h"
 #include "sy/err.h"
 #include "sy/http.h"
 #include "sy/log.h"
 
-#define VALUE_MAX    2048
-#define SECRET_MAX   4096
 #define WHERE_MAX    1000
 #define URL_MAX      8192                 /* a request's URL, query included */
 #define PAGE_MAX     (8u * 1024u * 1024u) /* one page of work orders, one doclinks list */
@@ -66,27 +65,6 @@ static void maximo_unconfigure(void *conf)
 
 /* --- settings ------------------------------------------------------------------------------- */
 
-/* A scalar with ${...} expanded, malloc'd into *out. */
-static int setting(const struct sy_doc *doc, const struct sy_node *n, const char *key,
-                   const char *field, char **out, char *err, size_t errlen)
-{
-    const char *s = sy_node_str(n);
-    char buf[VALUE_MAX], why[256];
-
-    *out = NULL;
-    if (!s || sy_node_is_null(n)) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: expected text", sy_doc_name(doc), sy_node_line(n), key,
-                field);
-        return -SY_ECONFIG;
-    }
-    if (sy_doc_expand_env(s, buf, sizeof buf, why, sizeof why) != 0) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: %s", sy_doc_name(doc), sy_node_line(n), key, field,
-                why);
-        return -SY_ECONFIG;
-    }
-    return (*out = strdup(buf)) ? 0 : -SY_ENOMEM;
-}
-
 static bool has_control(const char *s)
 {
     for (; *s; s++)
@@ -95,55 +73,19 @@ static bool has_control(const char *s)
     return false;
 }
 
-/* The API key: from the variable apikey_env names, or the first line of the file apikey_file
- * names (relative to the settings file); kept as the header it is sent in. */
+/* The API key (apikey_env or apikey_file), kept as the header line it is sent in. */
 static int apikey(const struct sy_doc *doc, const struct sy_node *m, const char *dir,
                   const char *key, char **header, char *err, size_t errlen)
 {
-    const struct sy_node *env = sy_node_get(m, "apikey_env");
-    const struct sy_node *file = sy_node_get(m, "apikey_file");
-    char *name = NULL, line[SECRET_MAX];
-    const char *v = NULL;
-    int rc;
+    char *v = NULL;
+    int rc = setting_secret(doc, m, dir, key, "apikey", &v, err, errlen);
 
     *header = NULL;
-    line[0] = '\0';
-    if (!env == !file) {
-        sy_errf(err, errlen, "%s:%d: %s: give one of apikey_env and apikey_file", sy_doc_name(doc),
-                sy_node_line(m), key);
-        return -SY_ECONFIG;
-    }
-    if ((rc = setting(doc, env ? env : file, key, env ? "apikey_env" : "apikey_file", &name, err,
-                      errlen)) != 0)
-        return rc;
-    if (env) {
-        v = getenv(name);
-    } else {
-        char path[VALUE_MAX + 4200];
-        FILE *f;
-
-        snprintf(path, sizeof path, "%s%s%s", name[0] == '/' ? "" : dir, name[0] == '/' ? "" : "/",
-                 name);
-        if ((f = fopen(path, "r")) && fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\r\n")] = '\0';
-            v = line;
-        }
-        if (f)
-            fclose(f);
-    }
-    /* A line break in a header value would start a header of its own. */
-    if (!v || !*v || has_control(v) || strlen(v) >= SECRET_MAX) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: no usable API key in %s", sy_doc_name(doc),
-                sy_node_line(env ? env : file), key, env ? "apikey_env" : "apikey_file", name);
-        rc = -SY_ECONFIG;
-    } else if (!(*header = malloc(strlen(v) + 9))) {
+    if (rc == 0 && !(*header = malloc(strlen(v) + 9)))
         rc = -SY_ENOMEM;
-    } else {
+    else if (rc == 0)
         sprintf(*header, "apikey: %s", v);
-        sy_log_add_secret(v);
-    }
-    explicit_bzero(line, sizeof line);
-    free(name);
+    setting_secret_free(v);
     return rc;
 }
 
@@ -194,12 +136,12 @@ static int maximo_configure(const struct sy_doc *doc, const struct sy_node *m, c
         rc = -SY_ECONFIG;
         goto fail;
     }
-    if ((rc = setting(doc, sy_node_get(m, "url"), key, "url", &c->url, err, errlen)) != 0 ||
+    if ((rc = setting_text(doc, m, key, "url", true, &c->url, err, errlen)) != 0 ||
         (rc = base_url(doc, sy_node_get(m, "url"), key, c, err, errlen)) != 0 ||
         (rc = apikey(doc, m, dir, key, &c->header, err, errlen)) != 0)
         goto fail;
     if ((n = sy_node_get(m, "object"))) {
-        if ((rc = setting(doc, n, key, "object", &c->object, err, errlen)) != 0)
+        if ((rc = setting_text(doc, m, key, "object", true, &c->object, err, errlen)) != 0)
             goto fail;
         /* It becomes a path segment. */
         if (!*c->object || strlen(c->object) > 64 ||
@@ -215,7 +157,7 @@ static int maximo_configure(const struct sy_doc *doc, const struct sy_node *m, c
         goto fail;
     }
     if ((n = sy_node_get(m, "where"))) {
-        if ((rc = setting(doc, n, key, "where", &c->where, err, errlen)) != 0)
+        if ((rc = setting_text(doc, m, key, "where", true, &c->where, err, errlen)) != 0)
             goto fail;
         if (!*c->where || strlen(c->where) > WHERE_MAX || has_control(c->where)) {
             sy_errf(err, errlen, "%s:%d: %s.where: an oslc.where clause of 1 to %d characters",

@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "ingest/connector.h"
+#include "ingest/settings.h"
 #include "sy/clock.h"
 #include "sy/doc.h"
 #include "sy/err.h"
 #include "sy/http.h"
 #include "sy/log.h"
 
-#define VALUE_MAX    2048
-#define SECRET_MAX   4096
+#define VALUE_MAX    SETTING_MAX
 #define TOKEN_MAX    16384              /* an access token (a JWT of a few KiB) */
 #define TOKEN_ANSWER (64 * 1024)        /* the token endpoint's answer */
 #define PAGE_MAX     (16 * 1024 * 1024) /* one delta page or item */
@@ -47,97 +47,13 @@ static void sp_unconfigure(void *conf)
     free(c->token_url);
     free(c->graph_url);
     free(c->scope);
-    if (c->secret) {
-        explicit_bzero(c->secret, strlen(c->secret));
-        free(c->secret);
-    }
-    if (c->token) {
-        explicit_bzero(c->token, strlen(c->token));
-        free(c->token);
-    }
+    setting_secret_free(c->secret);
+    setting_secret_free(c->token);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
 /* --- settings ------------------------------------------------------------------------------ */
-
-/* A scalar with ${...} expanded, malloc'd into *out. */
-static int text(const struct sy_doc *doc, const struct sy_node *n, const char *key,
-                const char *field, char **out, char *err, size_t errlen)
-{
-    const char *s = sy_node_str(n);
-    char buf[VALUE_MAX], why[256];
-
-    *out = NULL;
-    if (!s || sy_node_is_null(n)) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: expected text", sy_doc_name(doc), sy_node_line(n), key,
-                field);
-        return -SY_ECONFIG;
-    }
-    if (sy_doc_expand_env(s, buf, sizeof buf, why, sizeof why) != 0) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: %s", sy_doc_name(doc), sy_node_line(n), key, field,
-                why);
-        return -SY_ECONFIG;
-    }
-    return (*out = strdup(buf)) ? 0 : -SY_ENOMEM;
-}
-
-/* The client secret: from the variable client_secret_env names, or the first line of the file
- * client_secret_file names (relative to the settings file). */
-static int client_secret(const struct sy_doc *doc, const struct sy_node *m, const char *dir,
-                         const char *key, char **out, char *err, size_t errlen)
-{
-    const struct sy_node *env = sy_node_get(m, "client_secret_env");
-    const struct sy_node *file = sy_node_get(m, "client_secret_file");
-    char *name = NULL;
-    int rc;
-
-    *out = NULL;
-    if (!env == !file) {
-        sy_errf(err, errlen, "%s:%d: %s: give one of client_secret_env and client_secret_file",
-                sy_doc_name(doc), sy_node_line(m), key);
-        return -SY_ECONFIG;
-    }
-    if ((rc = text(doc, env ? env : file, key, env ? "client_secret_env" : "client_secret_file",
-                   &name, err, errlen)) != 0)
-        return rc;
-    if (env) {
-        const char *v = getenv(name);
-
-        if (!v || !*v) {
-            sy_errf(err, errlen, "%s:%d: %s.client_secret_env: %s is not set", sy_doc_name(doc),
-                    sy_node_line(env), key, name);
-            rc = -SY_ECONFIG;
-        } else if (strlen(v) >= SECRET_MAX) {
-            sy_errf(err, errlen, "%s:%d: %s.client_secret_env: %s is longer than %d bytes",
-                    sy_doc_name(doc), sy_node_line(env), key, name, SECRET_MAX - 1);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(v))) {
-            rc = -SY_ENOMEM;
-        }
-    } else {
-        char path[VALUE_MAX + 4200], line[SECRET_MAX];
-        FILE *f;
-
-        snprintf(path, sizeof path, "%s%s%s", name[0] == '/' ? "" : dir, name[0] == '/' ? "" : "/",
-                 name);
-        if (!(f = fopen(path, "r")) || !fgets(line, sizeof line, f) ||
-            !(line[strcspn(line, "\r\n")] = '\0', line[0])) {
-            sy_errf(err, errlen, "%s:%d: %s.client_secret_file: cannot read a secret from %s",
-                    sy_doc_name(doc), sy_node_line(file), key, path);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(line))) {
-            rc = -SY_ENOMEM;
-        }
-        explicit_bzero(line, sizeof line);
-        if (f)
-            fclose(f);
-    }
-    free(name);
-    if (*out)
-        sy_log_add_secret(*out);
-    return rc;
-}
 
 /* The length of url's scheme://host[:port], 0 when it is not an http(s) URL with a host (or
  * not https:// unless allow_http). */
@@ -160,7 +76,7 @@ static int url_setting(const struct sy_doc *doc, const struct sy_node *m, const 
 
     if (!n)
         *out = strdup(def);
-    else if ((rc = text(doc, n, key, field, out, err, errlen)) != 0)
+    else if ((rc = setting_text(doc, m, key, field, true, out, err, errlen)) != 0)
         return rc;
     if (!*out)
         return -SY_ENOMEM;
@@ -191,12 +107,10 @@ static int sp_configure(const struct sy_doc *doc, const struct sy_node *m, const
         return -SY_ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
     if ((rc = sy_node_check_keys(doc, m, keys, err, errlen)) != 0 ||
-        (rc = text(doc, sy_node_get(m, "tenant"), key, "tenant", &c->tenant, err, errlen)) != 0 ||
-        (rc = text(doc, sy_node_get(m, "client_id"), key, "client_id", &c->client_id, err,
-                   errlen)) != 0 ||
-        (rc = text(doc, sy_node_get(m, "drive_id"), key, "drive_id", &c->drive_id, err, errlen)) !=
-            0 ||
-        (rc = client_secret(doc, m, dir, key, &c->secret, err, errlen)) != 0)
+        (rc = setting_text(doc, m, key, "tenant", true, &c->tenant, err, errlen)) != 0 ||
+        (rc = setting_text(doc, m, key, "client_id", true, &c->client_id, err, errlen)) != 0 ||
+        (rc = setting_text(doc, m, key, "drive_id", true, &c->drive_id, err, errlen)) != 0 ||
+        (rc = setting_secret(doc, m, dir, key, "client_secret", &c->secret, err, errlen)) != 0)
         goto fail;
     if (sy_node_get(m, "allow_http") &&
         sy_node_bool(sy_node_get(m, "allow_http"), &c->allow_http, why, sizeof why) != 0) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ingest/connector.h"
+#include "ingest/settings.h"
 #include "sy/crypto.h"
 #include "sy/doc.h"
 #include "sy/err.h"
@@ -16,7 +17,6 @@
 #include "sy/log.h"
 
 #define VALUE_MAX     2048
-#define SECRET_MAX    4096
 #define MEDIA_ID_MAX  256
 #define MIME_MAX      255
 #define FILENAME_MAX_ 1024
@@ -37,100 +37,11 @@ static void wa_unconfigure(void *conf)
         return;
     free(c->graph_url);
     free(c->phone_number_id);
-    if (c->token) {
-        explicit_bzero(c->token, strlen(c->token));
-        free(c->token);
-    }
+    setting_secret_free(c->token);
     free(c);
 }
 
 /* --- settings -------------------------------------------------------------------------------- */
-
-/* A scalar with ${...} expanded, malloc'd into *out. */
-static int text(const struct sy_doc *doc, const struct sy_node *n, const char *key,
-                const char *field, char **out, char *err, size_t errlen)
-{
-    const char *s = sy_node_str(n);
-    char buf[VALUE_MAX], why[256];
-
-    *out = NULL;
-    if (!s || sy_node_is_null(n)) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: expected text", sy_doc_name(doc), sy_node_line(n), key,
-                field);
-        return -SY_ECONFIG;
-    }
-    if (sy_doc_expand_env(s, buf, sizeof buf, why, sizeof why) != 0) {
-        sy_errf(err, errlen, "%s:%d: %s.%s: %s", sy_doc_name(doc), sy_node_line(n), key, field,
-                why);
-        return -SY_ECONFIG;
-    }
-    return (*out = strdup(buf)) ? 0 : -SY_ENOMEM;
-}
-
-/* The system user's access token: from the variable access_token_env names, or the first line
- * of the file access_token_file names (relative to the settings file). Registered with the
- * log's redaction before anything can print it. */
-static int token(const struct sy_doc *doc, const struct sy_node *m, const char *dir,
-                 const char *key, char **out, char *err, size_t errlen)
-{
-    const struct sy_node *env = sy_node_get(m, "access_token_env");
-    const struct sy_node *file = sy_node_get(m, "access_token_file");
-    char *name = NULL;
-    int rc;
-
-    *out = NULL;
-    if (!env == !file) {
-        sy_errf(err, errlen, "%s:%d: %s: give one of access_token_env and access_token_file",
-                sy_doc_name(doc), sy_node_line(m), key);
-        return -SY_ECONFIG;
-    }
-    if ((rc = text(doc, env ? env : file, key, env ? "access_token_env" : "access_token_file",
-                   &name, err, errlen)) != 0)
-        return rc;
-    if (env) {
-        const char *v = getenv(name);
-
-        if (!v || !*v) {
-            sy_errf(err, errlen, "%s:%d: %s.access_token_env: %s is not set", sy_doc_name(doc),
-                    sy_node_line(env), key, name);
-            rc = -SY_ECONFIG;
-        } else if (strlen(v) >= SECRET_MAX) {
-            sy_errf(err, errlen, "%s:%d: %s.access_token_env: %s holds more than %d bytes",
-                    sy_doc_name(doc), sy_node_line(env), key, name, SECRET_MAX - 1);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(v))) {
-            rc = -SY_ENOMEM;
-        }
-    } else {
-        char path[VALUE_MAX + 4200], line[SECRET_MAX];
-        FILE *f;
-
-        snprintf(path, sizeof path, "%s%s%s", name[0] == '/' ? "" : dir, name[0] == '/' ? "" : "/",
-                 name);
-        if (!(f = fopen(path, "r")) || !fgets(line, sizeof line, f) ||
-            !(line[strcspn(line, "\r\n")] = '\0', line[0])) {
-            sy_errf(err, errlen, "%s:%d: %s.access_token_file: cannot read a token from %s",
-                    sy_doc_name(doc), sy_node_line(file), key, path);
-            rc = -SY_ECONFIG;
-        } else if (!(*out = strdup(line))) {
-            rc = -SY_ENOMEM;
-        }
-        explicit_bzero(line, sizeof line);
-        if (f)
-            fclose(f);
-    }
-    free(name);
-    if (*out) {
-        sy_log_add_secret(*out);
-        /* It goes into a header line: a CR or LF in it would start another header. */
-        if ((*out)[strcspn(*out, "\r\n")]) {
-            sy_errf(err, errlen, "%s:%d: %s: the access token holds a line break", sy_doc_name(doc),
-                    sy_node_line(m), key);
-            rc = -SY_ECONFIG;
-        }
-    }
-    return rc;
-}
 
 static int wa_configure(const struct sy_doc *doc, const struct sy_node *m, const char *key,
                         const char *dir, void **conf, char *err, size_t errlen)
@@ -146,7 +57,7 @@ static int wa_configure(const struct sy_doc *doc, const struct sy_node *m, const
     if (!c)
         return -SY_ENOMEM;
     if ((rc = sy_node_check_keys(doc, m, keys, err, errlen)) != 0 ||
-        (rc = token(doc, m, dir, key, &c->token, err, errlen)) != 0)
+        (rc = setting_secret(doc, m, dir, key, "access_token", &c->token, err, errlen)) != 0)
         goto fail;
     if ((n = sy_node_get(m, "allow_http")) && sy_node_bool(n, &c->allow_http, why, sizeof why)) {
         sy_errf(err, errlen, "%s: %s.%s", sy_doc_name(doc), key, why);
@@ -154,7 +65,7 @@ static int wa_configure(const struct sy_doc *doc, const struct sy_node *m, const
         goto fail;
     }
     if ((n = sy_node_get(m, "graph_url"))) {
-        if ((rc = text(doc, n, key, "graph_url", &c->graph_url, err, errlen)) != 0)
+        if ((rc = setting_text(doc, m, key, "graph_url", true, &c->graph_url, err, errlen)) != 0)
             goto fail;
     } else if (!(c->graph_url = strdup(GRAPH_DEFAULT))) {
         rc = -SY_ENOMEM;
@@ -171,7 +82,8 @@ static int wa_configure(const struct sy_doc *doc, const struct sy_node *m, const
         goto fail;
     }
     if ((n = sy_node_get(m, "phone_number_id"))) {
-        if ((rc = text(doc, n, key, "phone_number_id", &c->phone_number_id, err, errlen)) != 0)
+        if ((rc = setting_text(doc, m, key, "phone_number_id", true, &c->phone_number_id, err,
+                               errlen)) != 0)
             goto fail;
         /* Graph's ids are digits; this one goes into a URL's query. */
         if (!*c->phone_number_id || strlen(c->phone_number_id) > 64 ||
