@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cm_worker.h"
+#include "cm_ingest.h"
 #include "harness.h"
 #include "http.h"
 #include "sy/amqp.h"
@@ -41,12 +41,11 @@
 #include "sy/pg.h"
 #include "sy/topology.h"
 
-#define WORKER       "ingest"
-#define KNOWLEDGE    "sy.knowledge"
-#define START_MAX_MS 20000
-#define WAIT_MS      60000
-#define MAX_BYTES    200000
-#define MAX_MSGS     256
+#define WORKER    "ingest"
+#define KNOWLEDGE "sy.knowledge"
+#define WAIT_MS   60000
+#define MAX_BYTES 200000
+#define MAX_MSGS  256
 
 struct fixture {
     struct sy_amqp *amqp;
@@ -185,78 +184,29 @@ static char *malayalam_mail(struct fixture *f, const char *message_id)
 
 static void worker_start(struct fixture *f)
 {
-    char addr[64], inst[96], sources[1400], files[1400];
-
-    f->port = th_free_port();
-    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
-    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-%s", f->run);
-    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
-    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
-    const char *env[] = {addr, inst, sources, files, "SY_HANDLER_THREADS=2", "SY_LOG_LEVEL=info",
-                         NULL};
-    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
-    f->running = true;
-    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+    th_ingest_start(&f->proc, &f->running, &f->port, f->run, f->conf, f->files, NULL);
 }
 
 static void poll_now(struct fixture *f)
 {
-    int rc =
-        th_publish_body(f->amqp, f->topo->exchange, "ingest.poll.email", NULL, "\x80", 1, NULL);
-
-    if (rc == 0)
-        rc = sy_amqp_wait_confirms(f->amqp, 10000);
-    if (rc != 0)
-        fail_msg("publishing a poll: %s", sy_strerror(rc));
+    th_ingest_publish(f->amqp, f->topo->exchange, "ingest.poll.email", NULL, NULL, 0);
 }
 
 static long long pg_count(struct fixture *f, const char *sql)
 {
-    const char *p[1] = {f->source};
-    struct sy_pg_res *res = NULL;
-    long long n;
-
-    if (sy_pg_exec(f->pg, sql, 1, p, &res) != 0)
-        fail_msg("%s: %s", sql, sy_pg_error(f->pg));
-    n = atoll(sy_pg_res_get(res, 0, 0));
-    sy_pg_res_free(res);
-    return n;
+    return th_ingest_count(f->pg, f->source, sql);
 }
 
 static long long items(struct fixture *f, const char *status)
 {
-    char sql[200];
-
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM document_items WHERE source = $1 AND status = '%s'", status);
-    return pg_count(f, sql);
+    return th_ingest_items(f->pg, f->source, status);
 }
 
 /* Waits until `status` items number want and the worker's queues are empty. */
 static void wait_items(struct fixture *f, const char *status, long long want)
 {
-    int64_t end = th_now_ms() + WAIT_MS;
-
-    for (;;) {
-        long long n = items(f, status);
-
-        if (n >= want && th_queue_depth(f->amqp, f->queue) == 0) {
-            th_sleep_ms(500); /* anything still in flight settles */
-            if (items(f, status) != want)
-                fail_msg("%lld %s items, expected %lld", items(f, status), status, want);
-            return;
-        }
-        if (th_proc_wait(&f->proc, 0) == 0) {
-            f->running = false;
-            th_proc_dump_log(&f->proc, 40);
-            fail_msg("sy-ingest exited with %d", f->proc.exit_status);
-        }
-        if (th_now_ms() > end) {
-            th_proc_dump_log(&f->proc, 40);
-            fail_msg("%lld %s items after %d ms, expected %lld", n, status, WAIT_MS, want);
-        }
-        th_sleep_ms(100);
-    }
+    th_ingest_wait_items(f->amqp, f->queue, f->pg, f->source, status, want, &f->proc, &f->running,
+                         WAIT_MS);
 }
 
 static long long documents(struct fixture *f)
@@ -267,16 +217,7 @@ static long long documents(struct fixture *f)
 /* document.ingested messages of this run's source so far. */
 static size_t announced(struct fixture *f)
 {
-    size_t n = 0;
-
-    th_drain(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        json_t *d = json_object_get(f->msgs[i].env, "data");
-        const char *s = json_string_value(json_object_get(d, "source"));
-
-        n += s && strcmp(s, f->source) == 0;
-    }
-    return n;
+    return th_ingest_announced(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs, f->source);
 }
 
 /* --- tests ----------------------------------------------------------------------------------- */
@@ -530,39 +471,15 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int rm_tree(const char *dir)
-{
-    char cmd[1400];
-
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[96], like[80];
-    const char *p[1] = {f->source}, *l[1] = {like};
+    char cmd[96];
 
-    if (f->running)
-        th_stop(&f->proc, &f->running);
-    th_proc_cleanup(&f->proc);
     snprintf(cmd, sizeof cmd, "DELETE %s", f->mailbox);
     imap(f, "", cmd, NULL);
-    snprintf(like, sizeof like, "ingest:%s", f->source);
-    sy_pg_exec(f->pg, "DELETE FROM document_items WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM sy_fences WHERE resource = $1", 1, l, NULL);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        free(f->msgs[i].id);
-        json_decref(f->msgs[i].env);
-    }
-    th_purge_worker(f->amqp, f->topo, WORKER);
-    rm_tree(f->dir);
-    sy_amqp_destroy(f->amqp);
-    sy_topology_destroy(f->topo);
-    sy_pg_destroy(f->pg);
+    th_ingest_teardown(&f->proc, &f->running, f->amqp, f->topo, f->pg, f->source, f->dir, f->msgs,
+                       f->nmsgs);
     curl_global_cleanup();
     free(f);
     return 0;

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "chatwoot.h"
-#include "cm_worker.h"
+#include "cm_ingest.h"
 #include "harness.h"
 #include "sy/amqp.h"
 #include "sy/err.h"
@@ -191,11 +191,7 @@ static long long pg_count(struct fixture *f, const char *sql)
 
 static long long items(struct fixture *f, const char *status)
 {
-    char sql[200];
-
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM document_items WHERE source = $1 AND status = '%s'", status);
-    return pg_count(f, sql);
+    return th_ingest_items(f->pg, f->source, status);
 }
 
 static long long listed(struct fixture *f)
@@ -271,16 +267,7 @@ static void wait_delta_calls(struct fixture *f, long long want)
 /* document.ingested messages of this run's source so far. */
 static size_t announced(struct fixture *f)
 {
-    size_t n = 0;
-
-    th_drain(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        json_t *d = json_object_get(f->msgs[i].env, "data");
-        const char *s = json_string_value(json_object_get(d, "source"));
-
-        n += s && strcmp(s, f->source) == 0;
-    }
-    return n;
+    return th_ingest_announced(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs, f->source);
 }
 
 /* Waits until no poll or fetch of this run is left: the worker's queue is empty and the fake
@@ -588,38 +575,13 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int rm_tree(const char *dir)
-{
-    char cmd[1400];
-
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    char like[80];
-    const char *p[1] = {f->source}, *l[1] = {like};
 
-    if (f->running)
-        th_stop(&f->proc, &f->running);
-    th_proc_cleanup(&f->proc);
     th_fake_glpi_stop(&f->fake_pid);
-    snprintf(like, sizeof like, "ingest:%s", f->source);
-    sy_pg_exec(f->pg, "DELETE FROM document_items WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM sy_fences WHERE resource = $1", 1, l, NULL);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        free(f->msgs[i].id);
-        json_decref(f->msgs[i].env);
-    }
-    th_purge_worker(f->amqp, f->topo, WORKER);
-    rm_tree(f->dir);
-    sy_amqp_destroy(f->amqp);
-    sy_topology_destroy(f->topo);
-    sy_pg_destroy(f->pg);
+    th_ingest_teardown(&f->proc, &f->running, f->amqp, f->topo, f->pg, f->source, f->dir, f->msgs,
+                       f->nmsgs);
     free(f);
     return 0;
 }

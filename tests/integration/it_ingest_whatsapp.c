@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "chatwoot.h"
-#include "cm_worker.h"
+#include "cm_ingest.h"
 #include "harness.h"
 #include "http.h"
 #include "sy/amqp.h"
@@ -230,8 +230,7 @@ static long long pg_count(struct fixture *f, const char *sql, const char *arg)
 
 static long long items(struct fixture *f, const char *status)
 {
-    return pg_count(
-        f, "SELECT count(*) FROM document_items WHERE source = $1 AND status = $2::text", status);
+    return th_ingest_items(f->pg, f->source, status);
 }
 
 static long long documents(struct fixture *f)
@@ -291,16 +290,7 @@ static void assert_part(struct fixture *f, const char *item, const char *want)
 /* document.ingested messages of this run's source so far. */
 static size_t announced(struct fixture *f)
 {
-    size_t n = 0;
-
-    th_drain(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        json_t *d = json_object_get(f->msgs[i].env, "data");
-        const char *s = json_string_value(json_object_get(d, "source"));
-
-        n += s && strcmp(s, f->source) == 0;
-    }
-    return n;
+    return th_ingest_announced(f->amqp, KNOWLEDGE, f->msgs, MAX_MSGS, &f->nmsgs, f->source);
 }
 
 /* The stored bytes of an item's document equal data. */
@@ -676,35 +666,13 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int rm_tree(const char *dir)
-{
-    char cmd[1400];
-
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    const char *p[1] = {f->source};
 
-    if (f->running)
-        th_stop(&f->proc, &f->running);
-    th_proc_cleanup(&f->proc);
     th_fake_glpi_stop(&f->fake_pid);
-    sy_pg_exec(f->pg, "DELETE FROM document_items WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
-    sy_pg_exec(f->pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        free(f->msgs[i].id);
-        json_decref(f->msgs[i].env);
-    }
-    th_purge_worker(f->amqp, f->topo, WORKER);
-    rm_tree(f->dir);
-    sy_amqp_destroy(f->amqp);
-    sy_topology_destroy(f->topo);
-    sy_pg_destroy(f->pg);
+    th_ingest_teardown(&f->proc, &f->running, f->amqp, f->topo, f->pg, f->source, f->dir, f->msgs,
+                       f->nmsgs);
     free(f);
     return 0;
 }
