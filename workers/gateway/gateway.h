@@ -40,10 +40,10 @@ struct gw {
     struct gw_server *server;
     struct gw_redis_pool *redis; /* for delivery dedup; NULL without SY_REDIS_URL */
     struct gw_webhooks *hooks;
-    struct gw_auth *auth;  /* API keys (in SY_PG_URL) and JWTs for the REST API */
-    struct gw_pg_pool *pg; /* the API's reads; NULL without SY_PG_URL (reads answer 503) */
+    struct gw_auth *auth;     /* API keys (in SY_PG_URL) and JWTs for the REST API */
+    struct gw_pg_pool *pg;    /* the API's reads; NULL without SY_PG_URL (reads answer 503) */
     struct gw_hookdb *hookdb; /* hooks not in webhooks.yaml; NULL without SY_PG_URL */
-    _Atomic int accepting; /* 1 once the runtime runs its broker thread (set by run) */
+    _Atomic int accepting;    /* 1 once the runtime runs its broker thread (set by run) */
 };
 
 /* Publishes a message of `type` whose data is the JSON object `data`, and answers: 202

@@ -57,6 +57,6 @@ int sy_pg_exec_fenced(struct sy_pg *pg, const char *resource, uint64_t fence, co
 struct sy_pg_probe;
 struct sy_pg_probe *sy_pg_probe_new(const char *url, int every_ms); /* NULL: out of memory */
 int sy_pg_probe_check(struct sy_pg_probe *p); /* 0 when it answered, -1 otherwise */
-void sy_pg_probe_free(struct sy_pg_probe *p);  /* accepts NULL */
+void sy_pg_probe_free(struct sy_pg_probe *p); /* accepts NULL */
 
 #endif

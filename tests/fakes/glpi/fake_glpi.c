@@ -1031,9 +1031,9 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
             decoded_items(tickets, true), "followups", decoded_items(followups, false), "counters",
             "init_session", (json_int_t)counters.init_session, "kill_session",
             (json_int_t)counters.kill_session, "requests", (json_int_t)counters.requests, "creates",
-            (json_int_t)counters.creates, "searches", (json_int_t)counters.searches,
-            "lost_replies", (json_int_t)counters.lost_replies,
-            "sessions_live", (json_int_t)json_object_size(sessions));
+            (json_int_t)counters.creates, "searches", (json_int_t)counters.searches, "lost_replies",
+            (json_int_t)counters.lost_replies, "sessions_live",
+            (json_int_t)json_object_size(sessions));
         return send_json(c, 200, s, false);
     }
     if (strcmp(path, "reset") == 0 && strcmp(method, "POST") == 0) {
