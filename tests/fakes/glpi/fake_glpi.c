@@ -32,13 +32,9 @@
  * Simplifications: text is kept decoded and encoded on the way out (GLPI keeps it encoded;
  * clients see the same); searches match the decoded text; "contains" is a case-insensitive
  * LIKE with ^ and $ anchors where % and _ are wildcards, as GLPI's is. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +42,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fake_server.h"
 
 #define BODY_MAX  (1024 * 1024)
 #define TOKEN_LEN 26
@@ -200,12 +198,6 @@ static bool contains(const char *value, const char *v)
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
-};
 
 /* Queues text as the JSON answer, with one extra header when hname is not NULL. */
 static enum MHD_Result send_text_hdr(struct MHD_Connection *c, int status, const char *text,
@@ -1079,41 +1071,14 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
     return error(c, 404, "ERROR", "no such control");
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
+                             struct req *rq, int *delay_ms)
 {
-    struct req *rq = *con_cls;
     enum MHD_Result ok;
-    int delay;
 
-    (void)cls;
-    (void)version;
-    if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq)))
-            return MHD_NO;
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (rq->len + *upload_size > BODY_MAX) {
-            rq->too_big = true;
-        } else {
-            char *p = realloc(rq->body, rq->len + *upload_size + 1);
-
-            if (!p)
-                return MHD_NO;
-            memcpy(p + rq->len, upload, *upload_size);
-            rq->body = p;
-            rq->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_big)
-        return error(c, 413, "ERROR", "request body too large");
     pthread_mutex_lock(&mu);
-    delay = faults.delay_ms;
+    if (strncmp(url, "/_fake/", 7) != 0)
+        *delay_ms = faults.delay_ms;
     if (strncmp(url, "/_fake/", 7) == 0)
         ok = control(c, method, url + 7, rq);
     else if (strncmp(url, "/apirest.php/", 13) == 0) {
@@ -1124,31 +1089,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     } else
         ok = error(c, 404, "ERROR", "not the API: expected /apirest.php/...");
     pthread_mutex_unlock(&mu);
-    /* The answer is queued; a slow server holds it back (outside the lock: others go on). */
-    if (delay > 0 && strncmp(url, "/_fake/", 7) != 0)
-        usleep((useconds_t)delay * 1000u);
     return ok;
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode why)
+static enum MHD_Result too_big(struct MHD_Connection *c)
 {
-    struct req *rq = *con_cls;
-
-    (void)cls;
-    (void)c;
-    (void)why;
-    if (rq) {
-        free(rq->body);
-        free(rq);
-        *con_cls = NULL;
-    }
+    return error(c, 413, "ERROR", "request body too large");
 }
 
 int main(int argc, char **argv)
 {
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
     int port = 0;
 
     user_tokens = calloc((size_t)argc, sizeof *user_tokens);
@@ -1167,28 +1117,8 @@ int main(int argc, char **argv)
     /* Two fakes started together should not hand out the same tokens. */
     token_seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
     reset();
-    /* Blocked before the server's threads start, so only sigwait below sees them. */
-    sigset_t set;
-    int sig;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "fake-glpi: cannot listen on 127.0.0.1:%d\n", port);
+    if (fake_serve("fake-glpi", &port, BODY_MAX, route, too_big) != 0)
         return 1;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("port=%u\n", info ? info->port : (unsigned)port);
-    fflush(stdout);
-    sigwait(&set, &sig);
-    MHD_stop_daemon(d);
     reset();
     json_decref(users);
     json_decref(contacts);

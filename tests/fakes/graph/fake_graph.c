@@ -41,19 +41,17 @@
  *   POST /_fake/reset                     no files, faults or counters
  *   GET /_fake/state                      files (with their downloads) and counters
  *                                         ("requests": every request but the control ones) */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fake_server.h"
 
 #define BODY_MAX   (8 * 1024 * 1024)
 #define FILES_MAX  10000
@@ -113,12 +111,6 @@ static void reset(void)
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
-};
 
 static enum MHD_Result send_bytes(struct MHD_Connection *c, int status, const void *data,
                                   size_t len, const char *type, const char *hname,
@@ -624,45 +616,17 @@ static bool faulted(struct MHD_Connection *c, enum MHD_Result *ok)
     return false;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
+                             struct req *rq, int *delay_ms)
 {
-    struct req *rq = *con_cls;
     enum MHD_Result ok;
-    bool call;
-    int delay;
+    bool call = strncmp(url, "/v1.0/", 6) == 0 || strncmp(url, "/download/", 10) == 0;
 
-    (void)cls;
-    (void)version;
-    if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq)))
-            return MHD_NO;
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (rq->len + *upload_size > BODY_MAX) {
-            rq->too_big = true;
-        } else {
-            char *p = realloc(rq->body, rq->len + *upload_size + 1);
-
-            if (!p)
-                return MHD_NO;
-            memcpy(p + rq->len, upload, *upload_size);
-            rq->body = p;
-            rq->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_big)
-        return send_json(c, 413, json_pack("{s:s}", "error", "request body too large"));
     pthread_mutex_lock(&mu);
-    delay = faults.delay_ms;
+    if (call)
+        *delay_ms = faults.delay_ms;
     if (strncmp(url, "/_fake/", 7) != 0)
         counters.requests++;
-    call = strncmp(url, "/v1.0/", 6) == 0 || strncmp(url, "/download/", 10) == 0;
     if (strncmp(url, "/_fake/", 7) == 0)
         ok = control(c, method, url + 7, rq);
     else if (call && faulted(c, &ok))
@@ -674,32 +638,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     else
         ok = token(c, method, url + 1, rq);
     pthread_mutex_unlock(&mu);
-    /* The answer is queued; a slow server holds it back (outside the lock: others go on). */
-    if (call && delay > 0)
-        usleep((useconds_t)delay * 1000u);
     return ok;
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode why)
+static enum MHD_Result too_big(struct MHD_Connection *c)
 {
-    struct req *rq = *con_cls;
-
-    (void)cls;
-    (void)c;
-    (void)why;
-    if (rq) {
-        free(rq->body);
-        free(rq);
-        *con_cls = NULL;
-    }
+    return send_json(c, 413, json_pack("{s:s}", "error", "request body too large"));
 }
 
 int main(int argc, char **argv)
 {
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
-
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) {
             fprintf(stderr, "fake-graph: %s: a value is missing\n", argv[i]);
@@ -730,30 +678,8 @@ int main(int argc, char **argv)
     /* Two fakes started together should not hand out the same tokens. */
     rnd = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
     reset();
-    /* Blocked before the server's threads start, so only sigwait below sees them. */
-    sigset_t set;
-    int sig;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "fake-graph: cannot listen on 127.0.0.1:%d\n", port);
+    if (fake_serve("fake-graph", &port, BODY_MAX, route, too_big) != 0)
         return 1;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (info)
-        port = info->port;
-    printf("port=%d\n", port);
-    fflush(stdout);
-    sigwait(&set, &sig);
-    MHD_stop_daemon(d);
     reset();
     return 0;
 }

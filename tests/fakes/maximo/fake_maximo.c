@@ -40,13 +40,9 @@
  *     {"delay_ms": M}                    every API answer waits M ms (0: off)
  *   POST /_fake/reset empties everything. GET /_fake/state dumps the work orders, each doclink
  *   with its "downloads", and counters. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +50,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fake_server.h"
 
 #define BODY_MAX   (1024 * 1024)
 #define SIZE_MAX_  (64LL * 1024 * 1024) /* a filler document's size */
@@ -101,12 +99,6 @@ static void next_changedate(char *buf, size_t n)
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
-};
 
 static enum MHD_Result send_bytes(struct MHD_Connection *c, int status, const void *data,
                                   size_t len, const char *type, const char *retry_after)
@@ -765,42 +757,15 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
 
 /* --- the server ------------------------------------------------------------------------------ */
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
+                             struct req *rq, int *delay_ms)
 {
-    struct req *rq = *con_cls;
     enum MHD_Result ok;
     bool is_api = strncmp(url, PREFIX, strlen(PREFIX)) == 0;
-    int delay;
 
-    (void)cls;
-    (void)version;
-    if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq)))
-            return MHD_NO;
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (rq->len + *upload_size > BODY_MAX) {
-            rq->too_big = true;
-        } else {
-            char *p = realloc(rq->body, rq->len + *upload_size + 1);
-
-            if (!p)
-                return MHD_NO;
-            memcpy(p + rq->len, upload, *upload_size);
-            rq->body = p;
-            rq->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_big)
-        return error(c, 413, "FAKE", "request body too large", NULL);
     pthread_mutex_lock(&mu);
-    delay = faults.delay_ms;
+    if (is_api)
+        *delay_ms = faults.delay_ms;
     if (strncmp(url, "/_fake/", 7) == 0)
         ok = control(c, method, url + 7, rq);
     else if (is_api)
@@ -808,32 +773,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     else
         ok = error(c, 404, "BMXAA8727E", "not the API: expected " PREFIX "<object>", NULL);
     pthread_mutex_unlock(&mu);
-    /* The answer is queued; a slow server holds it back (outside the lock: others go on). */
-    if (delay > 0 && is_api)
-        usleep((useconds_t)delay * 1000u);
     return ok;
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode why)
+static enum MHD_Result too_big(struct MHD_Connection *c)
 {
-    struct req *rq = *con_cls;
-
-    (void)cls;
-    (void)c;
-    (void)why;
-    if (rq) {
-        free(rq->body);
-        free(rq);
-        *con_cls = NULL;
-    }
+    return error(c, 413, "FAKE", "request body too large", NULL);
 }
 
 int main(int argc, char **argv)
 {
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
-
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
             port = atoi(argv[++i]);
@@ -845,29 +794,8 @@ int main(int argc, char **argv)
         }
     }
     reset();
-    /* Blocked before the server's threads start, so only sigwait below sees them. */
-    sigset_t set;
-    int sig;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "fake-maximo: cannot listen on 127.0.0.1:%d\n", port);
+    if (fake_serve("fake-maximo", &port, BODY_MAX, route, too_big) != 0)
         return 1;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    port = info ? info->port : port;
-    printf("port=%d\n", port);
-    fflush(stdout);
-    sigwait(&set, &sig);
-    MHD_stop_daemon(d);
     json_decref(workorders);
     return 0;
 }

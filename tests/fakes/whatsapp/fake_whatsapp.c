@@ -36,12 +36,8 @@
  * POST /_fake/reset empties everything (media, faults, counters). GET /_fake/state:
  * {"media": {id: {"resolves", "downloads", "partial"}}, "counters": {"media_calls",
  * "downloads", "faults", "refused_token", "refused_agent", "expired_urls"}}. */
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +48,8 @@
 #include <unistd.h>
 
 #include "sy/crypto.h"
+
+#include "fake_server.h"
 
 #define BODY_MAX  (32 * 1024 * 1024)
 #define MEDIA_MAX 1024
@@ -117,12 +115,6 @@ static unsigned long url_hash(const char *mid, long long exp)
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
-
-struct req {
-    char *body;
-    size_t len;
-    bool too_big;
-};
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type,
                                 const void *data, size_t len, const char *hname, const char *hvalue)
@@ -503,75 +495,29 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
                        NULL);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version_, const char *upload,
-                              size_t *upload_size, void **con_cls)
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
+                             struct req *rq, int *delay_ms)
 {
-    struct req *rq = *con_cls;
     enum MHD_Result ok;
-    int delay = 0;
 
-    (void)cls;
-    (void)version_;
-    if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq)))
-            return MHD_NO;
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (rq->len + *upload_size > BODY_MAX) {
-            rq->too_big = true;
-        } else {
-            char *p = realloc(rq->body, rq->len + *upload_size + 1);
-
-            if (!p)
-                return MHD_NO;
-            memcpy(p + rq->len, upload, *upload_size);
-            rq->body = p;
-            rq->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_big)
-        return send_json(c, 413, json_pack("{s:s}", "error", "request body too large"), NULL, NULL);
     pthread_mutex_lock(&mu);
     if (strncmp(url, "/_fake/", 7) == 0) {
         ok = control(c, method, url + 7, rq);
     } else {
-        delay = faults.delay_ms;
+        *delay_ms = faults.delay_ms;
         ok = api(c, method, url);
     }
     pthread_mutex_unlock(&mu);
-    /* The answer is queued; a slow server holds it back (outside the lock: others go on). */
-    if (delay > 0)
-        usleep((useconds_t)delay * 1000u);
     return ok;
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode why)
+static enum MHD_Result too_big(struct MHD_Connection *c)
 {
-    struct req *rq = *con_cls;
-
-    (void)cls;
-    (void)c;
-    (void)why;
-    if (rq) {
-        free(rq->body);
-        free(rq);
-        *con_cls = NULL;
-    }
+    return send_json(c, 413, json_pack("{s:s}", "error", "request body too large"), NULL, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    struct MHD_Daemon *d;
-    const union MHD_DaemonInfo *info;
-    sigset_t set;
-    int sig;
-
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
             port = atoi(argv[++i]);
@@ -588,28 +534,8 @@ int main(int argc, char **argv)
         }
     }
     hash_seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
-    /* Blocked before the server's threads start, so only sigwait below sees them. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "fake-whatsapp: cannot listen on 127.0.0.1:%d\n", port);
+    if (fake_serve("fake-whatsapp", &port, BODY_MAX, route, too_big) != 0)
         return 1;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    /* Download URLs name the port clients reach this fake on. */
-    port = info ? info->port : port;
-    printf("port=%d\n", port);
-    fflush(stdout);
-    sigwait(&set, &sig);
-    MHD_stop_daemon(d);
     reset();
     return 0;
 }
