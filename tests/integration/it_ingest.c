@@ -426,8 +426,8 @@ static void a_new_uidvalidity_lists_the_mailbox_again_and_dedupes(void **state)
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char err[512] = "", path[1200], cmd[96];
-    const char *url = th_need_env("SY_IMAP_URL"), *src = th_need_env("SY_SOURCE_DIR");
+    char cmd[96];
+    const char *url = th_need_env("SY_IMAP_URL");
 
     assert_non_null(f);
     th_need_env("SY_IMAP_PASSWORD");
@@ -441,23 +441,8 @@ static int group_setup(void **state)
     assert_non_null(slash);
     snprintf(f->base, sizeof f->base, "%.*s", (int)(slash + 1 - url), url);
 
-    f->amqp = th_fleet_amqp(WORKER, "it-ingest", &f->topo, f->queue, f->dead);
-    if (sy_amqp_declare(f->amqp, f->topo, "knowledge") != 0)
-        fail_msg("declare: %s", sy_amqp_error(f->amqp));
-    th_purge_worker(f->amqp, f->topo, "knowledge");
-    if (!(f->pg = sy_pg_connect(th_need_env("SY_PG_URL"), err, sizeof err)))
-        fail_msg("pg: %s", err);
-    snprintf(path, sizeof path, "%s/schemas/sql/postgres", src);
-    if (sy_pg_migrate(f->pg, path, NULL, NULL, err, sizeof err) != 0)
-        fail_msg("migrate: %s", err);
-
-    snprintf(f->dir, sizeof f->dir, "%s/Testing", th_need_env("SY_BUILD_DIR"));
-    mkdir(f->dir, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/Testing/ingest-%s", th_need_env("SY_BUILD_DIR"), f->run);
-    if (mkdir(f->dir, 0755) != 0)
-        fail_msg("mkdir %s: %s", f->dir, strerror(errno));
-    snprintf(f->files, sizeof f->files, "%s/files", f->dir);
-    snprintf(f->conf, sizeof f->conf, "%s/ingest.yaml", f->dir);
+    th_ingest_prepare("it-ingest", f->run, &f->amqp, &f->topo, f->queue, f->dead, &f->pg, f->dir,
+                      f->files, f->conf);
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
              "limits:\n  max_bytes: %d\n  types: [application/pdf, text/*, image/*]\n"

@@ -622,8 +622,7 @@ static void an_expired_token_holds_the_media_until_it_works_again(void **state)
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char err[512] = "", path[1200], bin[1200], yaml[2048], port[16];
-    const char *src = th_need_env("SY_SOURCE_DIR");
+    char bin[1200], yaml[2048], port[16];
 
     assert_non_null(f);
     th_need_env("SY_INGEST_BIN");
@@ -639,23 +638,8 @@ static int group_setup(void **state)
         fail_msg("fake-whatsapp did not start: %s", bin);
     snprintf(port, sizeof port, "%d", f->fake_port);
 
-    f->amqp = th_fleet_amqp(WORKER, "it-ingest-whatsapp", &f->topo, f->queue, f->dead);
-    if (sy_amqp_declare(f->amqp, f->topo, "knowledge") != 0)
-        fail_msg("declare: %s", sy_amqp_error(f->amqp));
-    th_purge_worker(f->amqp, f->topo, "knowledge");
-    if (!(f->pg = sy_pg_connect(th_need_env("SY_PG_URL"), err, sizeof err)))
-        fail_msg("pg: %s", err);
-    snprintf(path, sizeof path, "%s/schemas/sql/postgres", src);
-    if (sy_pg_migrate(f->pg, path, NULL, NULL, err, sizeof err) != 0)
-        fail_msg("migrate: %s", err);
-
-    snprintf(f->dir, sizeof f->dir, "%s/Testing", th_need_env("SY_BUILD_DIR"));
-    mkdir(f->dir, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/Testing/ingest-wa-%s", th_need_env("SY_BUILD_DIR"), f->run);
-    if (mkdir(f->dir, 0755) != 0)
-        fail_msg("mkdir %s: %s", f->dir, strerror(errno));
-    snprintf(f->files, sizeof f->files, "%s/files", f->dir);
-    snprintf(f->conf, sizeof f->conf, "%s/ingest.yaml", f->dir);
+    th_ingest_prepare("it-ingest-whatsapp", f->run, &f->amqp, &f->topo, f->queue, f->dead, &f->pg,
+                      f->dir, f->files, f->conf);
     snprintf(yaml, sizeof yaml,
              "limits:\n  max_bytes: %d\n  types: [application/pdf, image/*, video/*]\n"
              "whatsapp:\n  it%s:\n    graph_url: http://127.0.0.1:%s/v21.0\n"

@@ -5,11 +5,43 @@
 #ifndef SY_TEST_CM_INGEST_H
 #define SY_TEST_CM_INGEST_H
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include "cm_worker.h"
 #include "sy/pg.h"
 #include "sy/topology.h"
 
 #define TH_INGEST_START_MAX_MS 20000
+
+/* A test group's stores: the fleet's topology with sy.ingest and sy.knowledge declared and
+ * purged (connection named name), PostgreSQL migrated, and a folder of the run's own,
+ * $SY_BUILD_DIR/Testing/<name>-<run>, for the settings file (conf) and the file store (files).
+ * dir, files and conf hold 1200 bytes or more; queue and dead 256. */
+static inline void th_ingest_prepare(const char *name, const char *run, struct sy_amqp **a,
+                                     struct sy_topology **topo, char *queue, char *dead,
+                                     struct sy_pg **pg, char *dir, char *files, char *conf)
+{
+    const char *build = th_need_env("SY_BUILD_DIR");
+    char err[512] = "", path[1200];
+
+    *a = th_fleet_amqp("ingest", name, topo, queue, dead);
+    if (sy_amqp_declare(*a, *topo, "knowledge") != 0)
+        fail_msg("declare: %s", sy_amqp_error(*a));
+    th_purge_worker(*a, *topo, "knowledge");
+    if (!(*pg = sy_pg_connect(th_need_env("SY_PG_URL"), err, sizeof err)))
+        fail_msg("pg: %s", err);
+    snprintf(path, sizeof path, "%s/schemas/sql/postgres", th_need_env("SY_SOURCE_DIR"));
+    if (sy_pg_migrate(*pg, path, NULL, NULL, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    snprintf(path, sizeof path, "%s/Testing", build);
+    mkdir(path, 0755);
+    snprintf(dir, 1150, "%.1000s/Testing/%.64s-%.16s", build, name, run);
+    if (mkdir(dir, 0755) != 0)
+        fail_msg("mkdir %s: %s", dir, strerror(errno));
+    snprintf(files, 1200, "%.1150s/files", dir);
+    snprintf(conf, 1200, "%.1150s/ingest.yaml", dir);
+}
 
 /* Starts sy-ingest (SY_INGEST_BIN) on the settings file conf and file store files, with extra
  * "K=V" settings (NULL-terminated, may be NULL); waits until it is ready. */

@@ -582,6 +582,15 @@ static void in_exit(void *state)
     free(g);
 }
 
+/* sy_ingest_items_total for one outcome. */
+static struct sy_counter *outcome(const char *what)
+{
+    char labels[64];
+
+    snprintf(labels, sizeof labels, "outcome=\"%s\"", what);
+    return sy_counter_get("sy_ingest_items_total", "items listed and what became of them", labels);
+}
+
 static int in_init(struct sy_worker *w, void **state)
 {
     struct in *g = calloc(1, sizeof *g);
@@ -613,16 +622,11 @@ static int in_init(struct sy_worker *w, void **state)
         in_exit(g);
         return -SY_ECONFIG;
     }
-    g->listed = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
-                               "outcome=\"listed\"");
-    g->stored = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
-                               "outcome=\"stored\"");
-    g->duplicates = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
-                                   "outcome=\"duplicate\"");
-    g->rejected = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
-                                 "outcome=\"rejected\"");
-    g->unhandled = sy_counter_get("sy_ingest_items_total", "items listed and what became of them",
-                                  "outcome=\"unconfigured_poll\"");
+    g->listed = outcome("listed");
+    g->stored = outcome("stored");
+    g->duplicates = outcome("duplicate");
+    g->rejected = outcome("rejected");
+    g->unhandled = outcome("unconfigured_poll");
     sy_log_info("ingest.start", "%zu source(s), %zu department(s), documents up to %lld bytes",
                 g->src->n, classify_departments(g->rules), g->src->max_bytes);
     *state = g;
