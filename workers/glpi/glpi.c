@@ -248,8 +248,11 @@ static enum sy_verdict gl_handle(void *tstate, struct sy_msg *msg)
     if (!e.h->allow_http && strncmp(e.h->api_url, "https://", 8) != 0) {
         sy_msg_fail(msg, SY_RETRY, "hook %s: api_url is not https://", hook);
         rc = -1;
-    } else if (strcmp(event, "contact_created") == 0 || strcmp(event, "contact_updated") == 0) {
-        rc = gl_contact(&e, payload);
+    } else if (strcmp(event, "contact_created") == 0) {
+        /* Handler threads may take it after a later contact_updated: it must not undo that. */
+        rc = gl_contact(&e, payload, false);
+    } else if (strcmp(event, "contact_updated") == 0) {
+        rc = gl_contact(&e, payload, true);
     } else if (strcmp(event, "message_created") == 0) {
         rc = gl_message(&e, payload);
     } else if (strcmp(event, "conversation_created") == 0 ||

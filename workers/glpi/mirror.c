@@ -424,14 +424,14 @@ static int person_locked(struct gl_ev *e, const struct person *p, bool update, l
     return rc;
 }
 
-int gl_contact(struct gl_ev *e, const json_t *contact)
+int gl_contact(struct gl_ev *e, const json_t *contact, bool update)
 {
     struct person p;
     long long id;
 
     if (person_of(e, contact, "payload", &p) != 0)
         return -1;
-    return person_locked(e, &p, true, &id);
+    return person_locked(e, &p, update, &id);
 }
 
 /* --- tickets -------------------------------------------------------------------------------- */

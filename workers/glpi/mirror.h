@@ -28,8 +28,10 @@ struct gl_ev {
  * e->msg: RETRY when GLPI, PostgreSQL or Redis failed or a mutex was busy, with Retry-After when
  * GLPI gave one; REJECT when the event's data or GLPI's refusal of it make a retry pointless. */
 
-/* contact_created / contact_updated: the payload is the contact. */
-int gl_contact(struct gl_ev *e, const json_t *contact);
+/* contact_created / contact_updated: the payload is the contact. With update (contact_updated),
+ * a person this worker created takes the contact's new name, email and phone; without it a
+ * person already linked is left as it is. */
+int gl_contact(struct gl_ev *e, const json_t *contact, bool update);
 
 /* A conversation event (payload = the conversation; status_event for
  * conversation_status_changed) or a message event (payload = the message, whose
