@@ -312,6 +312,93 @@ int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const
 }
 
 /* Runs a statement whose result nobody reads. */
+#define COPY_CHUNK (1u << 20)
+
+/* The results left after a COPY: the first one says how it went. */
+static int copy_finish(struct sy_pg *pg, long long *rows)
+{
+    PGresult *r;
+    int rc = 0;
+    bool first = true;
+
+    while ((r = PQgetResult(pg->conn))) {
+        if (first) {
+            rc = check_result(pg, r);
+            if (rc == 0 && rows)
+                *rows = atoll(PQcmdTuples(r));
+            first = false;
+        }
+        PQclear(r);
+    }
+    if (first)
+        rc = check_result(pg, NULL);
+    return rc;
+}
+
+int sy_pg_copy(struct sy_pg *pg, const char *copy_sql, const char *data, size_t len,
+               long long *rows)
+{
+    PGresult *r;
+    int rc;
+
+    if (!pg || !copy_sql || (!data && len))
+        return -SY_EINVAL;
+    if (rows)
+        *rows = 0;
+    pg->state[0] = '\0';
+    if (pg->tx_lost) {
+        set_err(pg, "%s", "the transaction was lost with the connection; roll it back");
+        return -SY_ECONN;
+    }
+    bool in_tx = inside_tx(pg);
+    if (PQstatus(pg->conn) == CONNECTION_BAD) {
+        if (in_tx) {
+            pg->tx_lost = pg->in_tx;
+            set_err(pg, "%s", "connection lost inside a transaction");
+            return -SY_ECONN;
+        }
+        if (pg->no_reset || pg_reset(pg) != 0)
+            return -SY_ECONN;
+    }
+    r = PQexec(pg->conn, copy_sql);
+    if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+        rc = check_result(pg, r);
+        if (rc == 0) {
+            set_err(pg, "%s", "not a COPY ... FROM STDIN statement");
+            rc = -SY_EINVAL;
+        }
+        PQclear(r);
+        goto out;
+    }
+    PQclear(r);
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
+
+        if (PQputCopyData(pg->conn, data + off, (int)n) != 1) {
+            set_err(pg, "%s", PQerrorMessage(pg->conn));
+            PQputCopyEnd(pg->conn, "sending failed");
+            copy_finish(pg, NULL);
+            rc = -SY_ECONN;
+            goto out;
+        }
+        off += n;
+    }
+    if (PQputCopyEnd(pg->conn, NULL) != 1) {
+        set_err(pg, "%s", PQerrorMessage(pg->conn));
+        copy_finish(pg, NULL);
+        rc = -SY_ECONN;
+        goto out;
+    }
+    rc = copy_finish(pg, rows);
+out:
+    if (rc != 0) {
+        log_failure(pg, rc);
+        if (in_tx && PQstatus(pg->conn) == CONNECTION_BAD)
+            pg->tx_lost = pg->in_tx;
+    }
+    return rc;
+}
+
 static int pg_simple(struct sy_pg *pg, const char *sql)
 {
     PGresult *r;

@@ -389,6 +389,50 @@ int sy_redis_cmd(struct sy_redis *r, redisReply **out, const char *fmt, ...)
     }
 }
 
+#define PIPELINE_MAX 100000
+
+int sy_redis_pipeline(struct sy_redis *r, size_t n, const int *argc, const char *const *argv,
+                      const size_t *argvlen, size_t *errors)
+{
+    size_t off = 0, bad = 0;
+    int rc;
+
+    if (errors)
+        *errors = 0;
+    if (!r || n > PIPELINE_MAX || (n && (!argc || !argv || !argvlen)))
+        return -SY_EINVAL;
+    if (n == 0)
+        return 0;
+    if (!r->ctx && (rc = reconnect(r)) != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (argc[i] < 1 || redisAppendCommandArgv(r->ctx, argc[i], (const char **)argv + off,
+                                                  argvlen + off) != REDIS_OK) {
+            redis_close(r); /* half a pipeline may be buffered: start clean next time */
+            return argc[i] < 1 ? -SY_EINVAL : -SY_ENOMEM;
+        }
+        off += (size_t)argc[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *reply = NULL;
+
+        if (redisGetReply(r->ctx, (void **)&reply) != REDIS_OK) {
+            rc = ctx_error(r->ctx, errno);
+            sy_log_write(SY_LOG_WARN, "redis.error", -1, r->ctx->errstr, "redis %s:%d: %s", r->host,
+                         r->port, sy_strerror(rc));
+            redis_close(r);
+            return rc;
+        }
+        if (reply->type == REDIS_REPLY_ERROR && bad++ == 0)
+            sy_log_write(SY_LOG_WARN, "redis.error", -1, reply->str,
+                         "redis %s:%d refused a pipelined command", r->host, r->port);
+        freeReplyObject(reply);
+    }
+    if (errors)
+        *errors = bad;
+    return bad ? -SY_EPROTO : 0;
+}
+
 int sy_redis_ping(struct sy_redis *r)
 {
     if (!r)

@@ -22,6 +22,11 @@ const char *sy_pg_sqlstate(const struct sy_pg *pg);
  * was lost. */
 int sy_pg_exec(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,
                struct sy_pg_res **res);
+/* COPY ... FROM STDIN: runs copy_sql, sends data[0..len) (the COPY text format, whole rows) and
+ * ends it; *rows (may be NULL) gets the rows copied. Errors as sy_pg_exec; a connection lost
+ * inside a transaction loses the transaction (the caller rolls back and tries again). */
+int sy_pg_copy(struct sy_pg *pg, const char *copy_sql, const char *data, size_t len,
+               long long *rows);
 int sy_pg_begin(struct sy_pg *pg);
 int sy_pg_commit(struct sy_pg *pg);
 int sy_pg_rollback(struct sy_pg *pg);

@@ -14,6 +14,14 @@ void sy_redis_destroy(struct sy_redis *r);
 /* PING: 0 or -SY_ECONN. Reconnects once when the connection was lost. */
 int sy_redis_ping(struct sy_redis *r);
 
+/* n commands sent in one write and their n answers read after: command i is argc[i] arguments,
+ * taken in turn from the flat argv/argvlen. 0 when every answer came and none was an error;
+ * -SY_EPROTO when some were (all answers are read; *errors, when not NULL, counts them and the
+ * first is logged); -SY_ECONN / -SY_ETIMEOUT when the connection failed, after which nothing is
+ * known of which commands ran: send only commands that may run twice. At most 100000 commands. */
+int sy_redis_pipeline(struct sy_redis *r, size_t n, const int *argc, const char *const *argv,
+                      const size_t *argvlen, size_t *errors);
+
 /* Keys of the two calls below: 1 to 1000 bytes; values: at most 64 KiB, no NUL. Errors:
  * -SY_EINVAL for arguments outside those limits, else those of the connection (-SY_ECONN,
  * -SY_ETIMEOUT, -SY_EPROTO, -SY_ENOMEM). */
