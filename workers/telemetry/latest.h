@@ -1,0 +1,23 @@
+/* latest.h - the newest value of every metric of every device in Redis, for dashboards:
+ *
+ *   telemetry:latest:<plant>:<device>   hash: <metric> -> value, <metric>:ts -> µs since epoch,
+ *                                       kind -> the device's kind
+ *   telemetry:devices:<kind>            set of "<plant>:<device>" (vehicles: kind "vehicle")
+ *
+ * A vehicle's hash thus holds its last position (lat, lon), fuel, load, driver and route. Only a
+ * newer reading replaces a value (a script compares the times), so replicas sharing the stream
+ * and late or redelivered readings never put an older value back. One script call per device
+ * per batch, all pipelined. Redis holds what may be lost: the history is PostgreSQL's. */
+#ifndef TELEMETRY_LATEST_H
+#define TELEMETRY_LATEST_H
+
+#include <stddef.h>
+
+#include "telemetry/batch.h"
+
+struct sy_redis;
+
+/* 0 with *devices (hashes written), or a negative error from the connection. */
+int tm_latest_write(struct sy_redis *r, const struct tm_batch *b, size_t *devices);
+
+#endif
