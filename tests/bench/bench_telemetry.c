@@ -1,7 +1,7 @@
 /* bench_telemetry.c - how many plant readings per second sy-telemetry takes from Mosquitto
  * (SY_MQTT_URL) into PostgreSQL, against a bare paho subscriber fed the same way in the same run,
  * and whether a worker killed while readings pour in loses any:
- *   B. a persistent session ($share/<group>/plants/#, QoS 1) made for a fresh client id, N
+ *   B. a persistent session ($share/<group>/<root>/#, QoS 1) made for a fresh client id, N
  *      messages published while it is away, then a bare MQTTAsync client resumes it and only
  *      counts (returning from the callback at once): the clock runs from its connect to the last
  *      message. What Mosquitto hands one QoS 1 consumer on this machine.
@@ -12,14 +12,16 @@
  *      random moments of the publishing and restarted at once with the same client id and spool.
  *      Once the count settles: lost = published readings - rows. The target is 0.
  * A message is one line's four metrics, {"ts": ms, "rate", "efficiency", "temperature",
- * "power"} inside deploy/config/telemetry.yaml's ranges for a line, on plants/<plant>/line/<device>
- * over 500 devices; the ts of a device's messages rise 100 ms apart, so each reading has its own
- * primary key (plant, device, metric, ts). Every round has a plant of its own. The worker reads the
- * fleet's telemetry.yaml with a shared subscription group of the run's own, so a sy-telemetry of
- * the stack takes no share. SY_BENCH_N messages (default 200000), SY_BENCH_ROUNDS (default "B1B";
- * B, 1 and K). The run deletes its rows and sessions at the end. Exits 0 when it ran and every
- * round verified, 1 otherwise (a reading lost included), 77 when a service or the worker it needs
- * is missing. */
+ * "power"} inside deploy/config/telemetry.yaml's ranges for a line, on
+ * <root>/<plant>/line/<device> over 500 devices; the ts of a device's messages rise 100 ms apart,
+ * so each reading has its own primary key (plant, device, metric, ts). Every round has a plant of
+ * its own. The worker reads the fleet's telemetry.yaml with the run's own shared subscription group
+ * and, in place of "plants", the run's own root level: a sy-telemetry of the stack (or the
+ * persistent session of a stopped one) sees none of the bench's messages, so it can neither store
+ * them behind the bench's back nor make up for readings the bench's worker lost. SY_BENCH_N
+ * messages (default 200000), SY_BENCH_ROUNDS (default "B1B"; B, 1 and K). The run deletes its
+ * rows, Redis keys, sessions and files at the end. Exits 0 when it ran and every round verified,
+ * 1 otherwise (a reading lost included), 77 when a service or the worker it needs is missing. */
 #include <MQTTAsync.h>
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +54,8 @@
 #define KILLS        5
 #define ROUNDS_MAX   8
 #define TS_STEP_MS   100
+#define SEG_MB       64 /* the worker's spool segments (its default) */
+#define SEG_MB_K     2  /* K: small, so the spool moves to new segments and drops old ones */
 
 static void die(const char *what, const char *why)
 {
@@ -64,6 +68,7 @@ struct bench {
     const char *url, *bin;
     long n;
     char group[32];
+    char root[32]; /* the first topic level, "plants" in the fleet's */
     char dir[1100], yaml[1200];
     int64_t base_ms; /* the first ts of every device */
     struct sy_pg *pg;
@@ -88,7 +93,7 @@ static size_t message(const struct bench *b, const char *plant, long i, char *to
 {
     long d = i % DEVICES, k = i / DEVICES;
     uint32_t h = (uint32_t)(i * 2654435761u);
-    snprintf(topic, tlen, "plants/%s/line/line-%03ld", plant, d);
+    snprintf(topic, tlen, "%s/%s/line/line-%03ld", b->root, plant, d);
     int len =
         snprintf(body, blen,
                  "{\"ts\": %lld, \"rate\": %.1f, \"efficiency\": %.1f, "
@@ -126,10 +131,22 @@ static double publish(const struct bench *b, const char *plant, const char *clie
     return s;
 }
 
+/* The bytes of topics and payloads of messages [from, to) of a plant. */
+static long long content_bytes(const struct bench *b, const char *plant, long from, long to)
+{
+    char topic[160], body[256];
+    long long total = 0;
+    for (long i = from; i < to; i++) {
+        size_t len = message(b, plant, i, topic, sizeof topic, body, sizeof body);
+        total += (long long)(strlen(topic) + len);
+    }
+    return total;
+}
+
 /* --- the bare subscriber -------------------------------------------------------------------- */
 
 struct bare {
-    char prefix[96]; /* "plants/<plant>/": messages of others are not counted */
+    char prefix[96]; /* "<root>/<plant>/": messages of others are not counted */
     size_t plen;
     long want;
     atomic_long got;
@@ -187,7 +204,7 @@ static double bare_drain(const struct bench *b, const char *client_id, const cha
     struct bare ctx = {.want = n};
     double secs = -1;
 
-    snprintf(ctx.prefix, sizeof ctx.prefix, "plants/%s/", plant);
+    snprintf(ctx.prefix, sizeof ctx.prefix, "%s/%s/", b->root, plant);
     ctx.plen = strlen(ctx.prefix);
     pthread_mutex_init(&ctx.mu, NULL);
     pthread_cond_init(&ctx.cv, NULL);
@@ -237,7 +254,9 @@ static double bare_drain(const struct bench *b, const char *client_id, const cha
 /* --- sy-telemetry --------------------------------------------------------------------------- */
 
 /* The fleet's telemetry.yaml (kinds, ranges and alerts as deployed) with a shared subscription
- * group of this run's own in place of the fleet's. */
+ * group of this run's own in place of the fleet's, and the run's root level in place of
+ * "plants": a sy-telemetry of the stack, or a stopped one's session, then takes none of the
+ * bench's messages (it would store them, or fill in what the bench's worker lost). */
 static void write_config(struct bench *b, const char *src)
 {
     char path[1200], line[1024];
@@ -246,15 +265,19 @@ static void write_config(struct bench *b, const char *src)
     FILE *in = fopen(path, "r"), *out = fopen(b->yaml, "w");
     if (!in || !out)
         die(in ? b->yaml : path, strerror(errno));
-    fprintf(out, "# bench_telemetry: %s with a shared subscription group of the run's own.\n",
-            path);
+    fprintf(out, "# bench_telemetry: %s with the group and root level of the run.\n", path);
     while (fgets(line, sizeof line, in)) {
         if (!replaced && strncmp(line, "  group:", 8) == 0) {
             fprintf(out, "  group: %s\n", b->group);
             replaced = true;
-        } else {
-            fputs(line, out);
+            continue;
         }
+        const char *at = line;
+        for (const char *hit; (hit = strstr(at, "plants/")); at = hit + strlen("plants/")) {
+            fwrite(at, 1, (size_t)(hit - at), out);
+            fprintf(out, "%s/", b->root);
+        }
+        fputs(at, out);
     }
     fclose(in);
     if (fclose(out) != 0 || !replaced)
@@ -299,22 +322,27 @@ static long status_kb(pid_t pid, const char *key)
 /* A running sy-telemetry with its client id and spool. */
 struct worker {
     struct th_proc p;
-    char addr[64], client[128], config[1300], spool[1300], spool_dir[1200];
+    char addr[64], client[128], config[1300], spool[1300], spool_dir[1200], seg[64];
+    int seg_mb;
     int starts;
 };
 
 static void worker_start(const struct bench *b, struct worker *w)
 {
-    const char *env[] = {w->addr, w->client, w->config, w->spool, "SY_LOG_LEVEL=warn", NULL};
+    const char *env[] = {w->addr, w->client,           w->config, w->spool,
+                         w->seg,  "SY_LOG_LEVEL=warn", NULL};
     snprintf(w->addr, sizeof w->addr, "SY_HTTP_ADDR=127.0.0.1:%d", th_free_port());
     if (th_proc_spawn(&w->p, b->bin, env) != 0)
         die(b->bin, "cannot start");
     w->starts++;
 }
 
-static void worker_init(const struct bench *b, struct worker *w, int r)
+/* A worker of round r whose spool has segments of seg_mb MiB. */
+static void worker_init(const struct bench *b, struct worker *w, int r, int seg_mb)
 {
     memset(w, 0, sizeof *w);
+    w->seg_mb = seg_mb;
+    snprintf(w->seg, sizeof w->seg, "SY_TELEMETRY_SPOOL_SEGMENT_MB=%d", seg_mb);
     snprintf(w->client, sizeof w->client, "SY_TELEMETRY_CLIENT_ID=%s", b->clients[r]);
     snprintf(w->config, sizeof w->config, "SY_TELEMETRY_CONFIG=%s", b->yaml);
     snprintf(w->spool_dir, sizeof w->spool_dir, "%s/spool-%d", b->dir, r);
@@ -372,8 +400,10 @@ static bool verify_rows(struct bench *b, int r, long readings, long long *distin
 
 /* After the worker stopped: everything its spool took is stored. The worker records per client
  * id how far its spool (spool.id) is in PostgreSQL and removes the segments before that
- * position, so a drained spool is one segment, the newest, holding the recorded position. */
-static bool verify_spool(struct bench *b, const struct worker *w, const char *client_id)
+ * position, so a drained spool is one segment, the newest, holding the recorded position; and
+ * that position lies past at least `content` bytes (the topics and payloads the spool took). */
+static bool verify_spool(struct bench *b, const struct worker *w, const char *client_id,
+                         long long content)
 {
     char path[1300], id[80] = "";
     unsigned long long newest = 0;
@@ -406,10 +436,12 @@ static bool verify_spool(struct bench *b, const struct worker *w, const char *cl
     } else {
         const char *sid = sy_pg_res_get(res, 0, 0);
         unsigned long long seg = strtoull(sy_pg_res_get(res, 0, 1), NULL, 10);
-        ok = segs == 1 && seg == newest && strcmp(sid, id) == 0;
-        printf("          spool: %d segment(s), newest %llu; stored up to segment %llu offset %s "
-               "of spool %s%s\n",
-               segs, newest, seg, sy_pg_res_get(res, 0, 2),
+        long long off = strtoll(sy_pg_res_get(res, 0, 2), NULL, 10);
+        long long past = seg ? (long long)(seg - 1) * w->seg_mb * 1048576LL + off : 0;
+        ok = segs == 1 && seg == newest && strcmp(sid, id) == 0 && past >= content;
+        printf("          spool: %d segment(s) of %d MiB, newest %llu; stored up to segment %llu "
+               "offset %lld (%lld bytes, content %lld) of spool %s%s\n",
+               segs, w->seg_mb, newest, seg, off, past, content,
                strcmp(sid, id) == 0 ? "(this one)" : sid, ok ? "" : " [NOT DRAINED]");
     }
     sy_pg_res_free(res);
@@ -441,7 +473,7 @@ static void run_worker(struct bench *b, int r, struct round *o)
 
     o->msgs = b->n;
     o->readings = want;
-    worker_init(b, &w, r);
+    worker_init(b, &w, r, SEG_MB);
     worker_start(b, &w);
     double t0 = th_mono_s();
     for (int64_t end = th_now_ms() + ROUND_MAX_MS; th_now_ms() < end; th_sleep_ms(POLL_MS)) {
@@ -470,7 +502,7 @@ static void run_worker(struct bench *b, int r, struct round *o)
         th_log_count(&w.p, "\"level\":\"warn\"") + th_log_count(&w.p, "\"level\":\"error\"");
     long long distinct = 0;
     bool rows_ok = verify_rows(b, r, want, &distinct, &dups);
-    bool spool_ok = verify_spool(b, &w, b->clients[r]);
+    bool spool_ok = verify_spool(b, &w, b->clients[r], content_bytes(b, b->plants[r], 0, b->n));
     bool latest_ok = verify_latest(b, r, o->msgs);
     printf("          worker exit %d, log warnings %d\n", w.p.exit_status, warnings);
     o->dups = dups;
@@ -529,10 +561,10 @@ static void run_kills(struct bench *b, int r, struct round *o)
     qsort(k.at, KILLS, sizeof k.at[0], cmp_long);
     /* The session first, so what is published before the worker subscribes is kept too. */
     char filter[96];
-    snprintf(filter, sizeof filter, "$share/%s/plants/#", b->group);
+    snprintf(filter, sizeof filter, "$share/%s/%s/#", b->group, b->root);
     if (th_mqtt_session(b->url, b->clients[r], filter, EXPIRY_S) != 0)
         die("session", b->clients[r]);
-    worker_init(b, &w, r);
+    worker_init(b, &w, r, SEG_MB_K);
     worker_start(b, &w);
     double t0 = th_mono_s();
     publish(b, b->plants[r], b->clients[r], 0, msgs, kill_tick, &k);
@@ -565,7 +597,7 @@ static void run_kills(struct bench *b, int r, struct round *o)
     bool rows_ok = verify_rows(b, r, want, &distinct, &dups);
     o->lost = want - distinct;
     o->dups = dups;
-    bool spool_ok = verify_spool(b, &w, b->clients[r]);
+    bool spool_ok = verify_spool(b, &w, b->clients[r], content_bytes(b, b->plants[r], 0, msgs));
     bool latest_ok = verify_latest(b, r, msgs);
     printf("          %d starts, lost %lld of %ld readings, duplicates %lld, final exit %d\n",
            w.starts, o->lost, want, dups, w.p.exit_status);
@@ -655,6 +687,7 @@ int main(void)
     bool workers = strpbrk(rounds, "1K") != NULL;
     th_run_id(b->run);
     snprintf(b->group, sizeof b->group, "bench%s", b->run);
+    snprintf(b->root, sizeof b->root, "bench%s", b->run);
     b->base_ms = th_now_ms() - 300000;
 
     if (workers) {
@@ -709,8 +742,8 @@ int main(void)
             continue;
         }
         char filter[96];
-        snprintf(filter, sizeof filter, "$share/%s%s/plants/#", b->group,
-                 rounds[r] == 'B' ? "b" : "");
+        snprintf(filter, sizeof filter, "$share/%s%s/%s/#", b->group, rounds[r] == 'B' ? "b" : "",
+                 b->root);
         if (th_mqtt_session(b->url, b->clients[r], filter, EXPIRY_S) != 0)
             die("session", b->clients[r]);
         publish(b, b->plants[r], b->clients[r], 0, b->n, NULL, NULL);
