@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sy/err.h"
 #include "sy/log.h"
@@ -33,7 +34,8 @@ struct sy_mqtt {
     unsigned long failures;
 
     atomic_bool connected, subscribed;
-    atomic_ulong connections;
+    atomic_ulong connections, arrived;
+    atomic_int unsubscribed; /* 0 waiting, 1 done, -1 failed */
 };
 
 /* scheme://[user[:password]@]host[:port][/...] into paho's tcp:// or ssl:// URI. */
@@ -93,6 +95,7 @@ static int on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     struct sy_mqtt *m = ctx;
     size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
+    atomic_fetch_add(&m->arrived, 1);
     m->o.on_message(m->o.ud, topic, tl, msg->payload,
                     msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, msg->dup != 0);
     MQTTAsync_freeMessage(&msg);
@@ -349,10 +352,33 @@ unsigned long sy_mqtt_connections(const struct sy_mqtt *m)
     return m ? atomic_load(&m->connections) : 0;
 }
 
-void sy_mqtt_stop(struct sy_mqtt *m)
+static void on_unsubscribed(void *ctx, MQTTAsync_successData5 *r)
 {
-    if (!m)
-        return;
+    struct sy_mqtt *m = ctx;
+
+    (void)r;
+    atomic_store(&m->unsubscribed, 1);
+}
+
+static void on_unsubscribe_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+    struct sy_mqtt *m = ctx;
+
+    (void)r;
+    atomic_store(&m->unsubscribed, -1);
+}
+
+static long long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Disconnects (ending the session with end_session) and frees everything. */
+static void finish(struct sy_mqtt *m, bool end_session)
+{
     pthread_mutex_lock(&m->mu);
     m->stopping = true;
     pthread_cond_broadcast(&m->cv);
@@ -362,8 +388,13 @@ void sy_mqtt_stop(struct sy_mqtt *m)
     if (m->client) {
         if (MQTTAsync_isConnected(m->client)) {
             MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+            MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
             struct timespec until;
 
+            if (end_session) {
+                p.value.integer4 = 0;
+                MQTTProperties_add(&d.properties, &p);
+            }
             d.timeout = DISCONNECT_MS;
             d.onSuccess5 = on_disconnected;
             d.onFailure5 = on_disconnect_failed;
@@ -377,6 +408,7 @@ void sy_mqtt_stop(struct sy_mqtt *m)
                     ;
                 pthread_mutex_unlock(&m->mu);
             }
+            MQTTProperties_free(&d.properties);
         }
         MQTTAsync_destroy(&m->client);
     }
@@ -386,4 +418,56 @@ void sy_mqtt_stop(struct sy_mqtt *m)
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
+}
+
+void sy_mqtt_stop(struct sy_mqtt *m)
+{
+    if (m)
+        finish(m, false);
+}
+
+void sy_mqtt_leave(struct sy_mqtt *m, int quiet_ms, int max_ms)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    long long end = now_ms() + max_ms, quiet_since;
+    unsigned long seen;
+
+    if (!m)
+        return;
+    if (!m->client || !MQTTAsync_isConnected(m->client)) {
+        sy_log_warn("mqtt.leave",
+                    "not connected to %s: the session of %s stays (it ends when "
+                    "it expires, with whatever the broker queued for it)",
+                    m->uri, m->o.client_id);
+        finish(m, false);
+        return;
+    }
+    ro.onSuccess5 = on_unsubscribed;
+    ro.onFailure5 = on_unsubscribe_failed;
+    ro.context = m;
+    if (MQTTAsync_unsubscribeMany(m->client, (int)m->o.nfilters, m->filters, &ro) !=
+        MQTTASYNC_SUCCESS) {
+        finish(m, false);
+        return;
+    }
+    while (atomic_load(&m->unsubscribed) == 0 && now_ms() < end)
+        usleep(10000);
+    if (atomic_load(&m->unsubscribed) != 1) {
+        sy_log_warn("mqtt.leave", "%s did not confirm the unsubscription: keeping the session",
+                    m->uri);
+        finish(m, false);
+        return;
+    }
+    /* What was queued or in flight for us still comes: take it before ending the session. */
+    seen = atomic_load(&m->arrived);
+    quiet_since = now_ms();
+    while (now_ms() < end && now_ms() - quiet_since < quiet_ms) {
+        usleep(10000);
+        if (atomic_load(&m->arrived) != seen) {
+            seen = atomic_load(&m->arrived);
+            quiet_since = now_ms();
+        }
+    }
+    sy_log_info("mqtt.leave", "left %s: unsubscribed, session of %s ended", m->uri, m->o.client_id);
+    finish(m, true);
 }

@@ -66,10 +66,10 @@ struct tm_reading {
     char kind[TM_NAME_MAX + 1];
     char device[TM_NAME_MAX + 1];
     char metric[TM_NAME_MAX + 1];
-    int64_t ts_us;   /* the reading's time, microseconds since the Unix epoch */
-    double value;    /* numeric metrics */
-    bool is_text;    /* a text metric: the value is in text */
-    bool vehicle;    /* the kind keeps a per-vehicle state */
+    int64_t ts_us; /* the reading's time, microseconds since the Unix epoch */
+    double value;  /* numeric metrics */
+    bool is_text;  /* a text metric: the value is in text */
+    bool vehicle;  /* the kind keeps a per-vehicle state */
     char text[TM_TEXT_MAX + 1];
     char why[TM_WHY_MAX + 1]; /* "" for a good reading, else why it is rejected */
 };
@@ -90,15 +90,14 @@ size_t tm_model_max_payload(const struct tm_model *m);
  * rejected with its reason and with the names as far as they were known. A message that does not
  * yield readings at all (unknown topic, a payload that is neither JSON nor msgpack, too large,
  * too many metrics) is one rejected entry. Never fails otherwise; thread-safe (m is read only). */
-size_t tm_decode(const struct tm_model *m, const char *topic, size_t topic_len,
-                 const void *payload, size_t len, int64_t now_us, struct tm_reading *out,
-                 size_t max);
+size_t tm_decode(const struct tm_model *m, const char *topic, size_t topic_len, const void *payload,
+                 size_t len, int64_t now_us, struct tm_reading *out, size_t max);
 
 /* --- alerts ------------------------------------------------------------------------------- */
 
 struct tm_rule {
     char name[TM_NAME_MAX + 1];
-    char kind[TM_NAME_MAX + 1];   /* "" = any kind */
+    char kind[TM_NAME_MAX + 1]; /* "" = any kind */
     char metric[TM_NAME_MAX + 1];
     char device[TM_NAME_MAX + 1]; /* fnmatch(3) glob over the device name; "" = any */
     bool above;                   /* a breach is value > raise; else value < raise */

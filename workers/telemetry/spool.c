@@ -53,7 +53,6 @@ struct tm_spool {
     pthread_cond_t data, space;
     struct seg segs[SEGS_MAX]; /* oldest first; under mu */
     size_t nsegs;
-    bool woken;
 
     /* the appender's own */
     char *wbase;
@@ -64,7 +63,7 @@ struct tm_spool {
     size_t rsize;
     uint64_t rno;
 
-    atomic_bool reader_waiting, blocked;
+    atomic_bool reader_waiting;
     atomic_uint_least64_t appended, bytes;
 };
 
@@ -408,11 +407,9 @@ static int next_segment(struct tm_spool *s)
                         "database before taking more messages",
                         s->dir, s->nsegs);
             said = true;
-            atomic_store(&s->blocked, true);
         }
         pthread_cond_wait(&s->space, &s->mu);
     }
-    atomic_store(&s->blocked, false);
     rc = add_segment(s, s->wno + 1, err, sizeof err);
     pthread_mutex_unlock(&s->mu);
     if (rc != 0) {
@@ -523,7 +520,7 @@ int tm_spool_read(struct tm_spool *s, struct tm_spool_pos pos, struct tm_spool_r
             until.tv_nsec %= 1000000000L;
             pthread_mutex_lock(&s->mu);
             atomic_store(&s->reader_waiting, true);
-            if (load_size(s->rbase + pos.off) == 0 && !s->woken)
+            if (load_size(s->rbase + pos.off) == 0)
                 pthread_cond_timedwait(&s->data, &s->mu, &until);
             atomic_store(&s->reader_waiting, false);
             pthread_mutex_unlock(&s->mu);
@@ -583,19 +580,6 @@ void tm_spool_release(struct tm_spool *s, struct tm_spool_pos pos)
         pthread_cond_broadcast(&s->space);
     }
     pthread_mutex_unlock(&s->mu);
-}
-
-void tm_spool_wake(struct tm_spool *s)
-{
-    pthread_mutex_lock(&s->mu);
-    s->woken = true;
-    pthread_cond_broadcast(&s->data);
-    pthread_mutex_unlock(&s->mu);
-}
-
-bool tm_spool_blocked(const struct tm_spool *s)
-{
-    return atomic_load(&s->blocked);
 }
 
 uint64_t tm_spool_bytes(const struct tm_spool *s)

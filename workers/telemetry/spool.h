@@ -65,10 +65,6 @@ int tm_spool_read(struct tm_spool *s, struct tm_spool_pos pos, struct tm_spool_r
 /* Everything before pos is stored for good: segments wholly before it are removed, which may
  * unblock an appender. Reader thread only. */
 void tm_spool_release(struct tm_spool *s, struct tm_spool_pos pos);
-/* Wakes a reader waiting in tm_spool_read (for shutdown). */
-void tm_spool_wake(struct tm_spool *s);
-/* True while the appender waits for space. */
-bool tm_spool_blocked(const struct tm_spool *s);
 
 /* Bytes of segments kept, and records appended since open. */
 uint64_t tm_spool_bytes(const struct tm_spool *s);

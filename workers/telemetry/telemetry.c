@@ -10,6 +10,7 @@
 #include "telemetry/telemetry.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 struct tm_conf {
     char *config, *client_id, *spool_dir;
     long long spool_segment_mb, spool_max_mb, batch_max, batch_wait_ms, receive_max;
+    bool leave;
 };
 
 #define C_(field) offsetof(struct tm_conf, field)
@@ -65,6 +67,9 @@ static const struct sy_conf_key tm_conf_keys[] = {
      "how long a batch may wait to fill up"},
     {"SY_TELEMETRY_RECEIVE_MAX", SY_CONF_INT, "1000", 1, 65535, C_(receive_max), 0,
      "QoS 1 messages the broker may have in flight to this replica"},
+    {"SY_TELEMETRY_LEAVE_ON_STOP", SY_CONF_BOOL, "false", 0, 0, C_(leave), 0,
+     "on SIGTERM, leave the shared subscription and end the MQTT session (for a replica that "
+     "is not coming back: a stopped member keeps getting its share otherwise)"},
     {NULL, SY_CONF_STR, NULL, 0, 0, 0, 0, NULL},
 };
 #undef C_
@@ -86,6 +91,9 @@ struct tele {
     struct tm_buf rows;
     struct tm_spool_pos pos;
     bool alerts_pending;
+    pthread_t stopper;
+    atomic_bool stopper_done;
+    bool stopper_started;
 
     struct sy_counter *messages, *stored, *duplicates, *rejected, *alerts, *redis_failures,
         *db_failures, *batches;
@@ -352,6 +360,21 @@ static int start_position(struct tele *g)
     return 0;
 }
 
+/* On its own thread: stopping the client may wait for on_message, which may wait for room
+ * in the spool, which the run thread makes meanwhile. */
+static void *stop_mqtt(void *arg)
+{
+    struct tele *g = arg;
+
+    if (g->conf->leave)
+        sy_mqtt_leave(g->mqtt, 1000, 30000);
+    else
+        sy_mqtt_stop(g->mqtt);
+    g->mqtt = NULL;
+    atomic_store(&g->stopper_done, true);
+    return NULL;
+}
+
 static int tm_run(void *state)
 {
     struct tele *g = state;
@@ -386,12 +409,17 @@ static int tm_run(void *state)
             break;
         publish_alerts(g);
     }
-    /* Stop taking messages, then store what is spooled already. A full spool means paho's
-     * thread waits in on_message, and stopping the client would wait for it: then leave it;
-     * the message it holds was not acknowledged and comes again. */
-    if (!tm_spool_blocked(g->spool)) {
-        sy_mqtt_stop(g->mqtt);
-        g->mqtt = NULL;
+    /* Stop taking messages, storing what keeps coming meanwhile (leaving takes what the broker
+     * still had for us), then what is spooled already. */
+    if (pthread_create(&g->stopper, NULL, stop_mqtt, g) == 0) {
+        g->stopper_started = true;
+        while (!atomic_load(&g->stopper_done)) {
+            collect(g, &g->batch, 100);
+            if (flush(g, &g->batch) != 0)
+                return 0; /* PostgreSQL away: the spool keeps it for the next start */
+        }
+        pthread_join(g->stopper, NULL);
+        g->stopper_started = false;
     }
     for (int64_t until = mono_ms() + DRAIN_MS; mono_ms() < until;) {
         collect(g, &g->batch, 0);
@@ -419,8 +447,8 @@ static void tm_exit(void *state)
 
     if (!g)
         return;
-    if (g->spool && tm_spool_blocked(g->spool))
-        return; /* paho's thread waits in on_message on the spool: leave both to the exit */
+    if (g->stopper_started && !atomic_load(&g->stopper_done))
+        return; /* the client still stops and paho's thread may use the spool: leave both */
     sy_mqtt_stop(g->mqtt);
     tm_spool_close(g->spool);
     tm_model_free(g->model);

@@ -43,5 +43,11 @@ unsigned long sy_mqtt_connections(const struct sy_mqtt *m);
 /* Disconnects, keeping the session (the broker queues for it), and frees m. After it returns
  * on_message is not called again. Accepts NULL. */
 void sy_mqtt_stop(struct sy_mqtt *m);
+/* Leaves for good: unsubscribes, takes what the broker still sends (the session's queue and the
+ * messages in flight) until nothing came for quiet_ms (at most max_ms in all), then disconnects
+ * ending the session, and frees m. For a replica that will not come back: a member of a shared
+ * subscription keeps getting its share while disconnected, queued in its session until that
+ * expires. Accepts NULL. */
+void sy_mqtt_leave(struct sy_mqtt *m, int quiet_ms, int max_ms);
 
 #endif
