@@ -399,16 +399,19 @@ static bool verify_rows(struct bench *b, int r, long readings, long long *distin
 }
 
 /* After the worker stopped: everything its spool took is stored. The worker records per client
- * id how far its spool (spool.id) is in PostgreSQL and removes the segments before that
- * position, so a drained spool is one segment, the newest, holding the recorded position; and
- * that position lies past at least `content` bytes (the topics and payloads the spool took). */
+ * id how far its spool (<spool dir>/<client id>/, named by spool.id) is in PostgreSQL and removes
+ * the segments before that position, so a drained spool is one segment, the newest, holding the
+ * recorded position, which lies past at least `content` bytes (the topics and payloads the spool
+ * took). */
 static bool verify_spool(struct bench *b, const struct worker *w, const char *client_id,
                          long long content)
 {
-    char path[1300], id[80] = "";
+    char dir[1300], path[1400], id[80] = "";
     unsigned long long newest = 0;
     int segs = 0;
-    DIR *d = opendir(w->spool_dir);
+    /* The worker keeps each client id's spool in a folder of that name. */
+    snprintf(dir, sizeof dir, "%s/%s", w->spool_dir, client_id);
+    DIR *d = opendir(dir);
     for (struct dirent *e; d && (e = readdir(d));)
         if (strlen(e->d_name) == 20 && strcmp(e->d_name + 16, ".seg") == 0) {
             unsigned long long no = strtoull(e->d_name, NULL, 16);
@@ -417,7 +420,7 @@ static bool verify_spool(struct bench *b, const struct worker *w, const char *cl
         }
     if (d)
         closedir(d);
-    snprintf(path, sizeof path, "%s/spool.id", w->spool_dir);
+    snprintf(path, sizeof path, "%s/spool.id", dir);
     FILE *f = fopen(path, "r");
     if (f && !fgets(id, sizeof id, f))
         id[0] = '\0';
