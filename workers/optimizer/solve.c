@@ -15,6 +15,7 @@
 #define LINE_MAX_ 256
 
 static _Thread_local char last_line[LINE_MAX_];
+static _Thread_local char prev_line[LINE_MAX_];
 static _Thread_local char partial[LINE_MAX_];
 
 static const char *const STATUS_NAMES[] = {"optimal",   "feasible",  "infeasible",
@@ -60,8 +61,10 @@ static int on_term(void *info, const char *s)
     for (; *s; s++) {
         size_t n = strlen(partial);
         if (*s == '\n') {
-            if (n)
+            if (n) {
+                memcpy(prev_line, last_line, sizeof prev_line);
                 memcpy(last_line, partial, n + 1);
+            }
             partial[0] = '\0';
         } else if (n + 1 < sizeof partial) {
             partial[n] = *s;
@@ -73,13 +76,26 @@ static int on_term(void *info, const char *s)
 
 void op_glpk_capture(void)
 {
-    last_line[0] = partial[0] = '\0';
+    last_line[0] = prev_line[0] = partial[0] = '\0';
     glp_term_hook(on_term, NULL);
 }
 
 const char *op_glpk_last_line(void)
 {
     return last_line[0] ? last_line : partial;
+}
+
+const char *op_glpk_error_line(void)
+{
+    /* A fatal error prints its message, then "Error detected in file F at line N". */
+    if (strncmp(last_line, "Error detected in file", 22) == 0 && prev_line[0])
+        return prev_line;
+    return op_glpk_last_line();
+}
+
+bool op_glpk_error_in(const char *file)
+{
+    return strncmp(last_line, "Error detected in file", 22) == 0 && strstr(last_line, file);
 }
 
 static int ms_of(double s)

@@ -23,5 +23,9 @@ double op_solve_col(struct glp_prob *P, bool mip, int j);
 void op_glpk_capture(void);
 /* The last non-empty line GLPK printed in this thread ("" if none), trailing newline removed. */
 const char *op_glpk_last_line(void);
+/* After a fatal error: GLPK's message (not its "Error detected in file" line), and whether the
+ * error came from the named source file (env/alloc.c: out of memory or over glp_mem_limit). */
+const char *op_glpk_error_line(void);
+bool op_glpk_error_in(const char *file);
 
 #endif
