@@ -150,7 +150,7 @@ static void set_reason(struct op_result *r, const char *what)
 {
     const char *line = op_glpk_last_line();
 
-    snprintf(r->reason, sizeof r->reason, "%s%s%s", what, line[0] ? ": " : "", line);
+    snprintf(r->reason, sizeof r->reason, "%.60s%s%.180s", what, line[0] ? ": " : "", line);
 }
 
 static void solve_lp(glp_prob *P, const struct op_options *opt, struct op_result *r)
