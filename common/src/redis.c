@@ -433,6 +433,22 @@ int sy_redis_pipeline(struct sy_redis *r, size_t n, const int *argc, const char 
     return bad ? -SY_EPROTO : 0;
 }
 
+int sy_redis_script_load(struct sy_redis *r, const char *script, char sha[41])
+{
+    redisReply *reply;
+    int rc;
+
+    if (!r || !script)
+        return -SY_EINVAL;
+    if ((rc = sy_redis_cmd(r, &reply, "SCRIPT LOAD %s", script)) != 0)
+        return rc;
+    rc = reply->type == REDIS_REPLY_STRING && reply->len == 40 ? 0 : -SY_EPROTO;
+    if (rc == 0)
+        memcpy(sha, reply->str, 41);
+    freeReplyObject(reply);
+    return rc;
+}
+
 int sy_redis_ping(struct sy_redis *r)
 {
     if (!r)

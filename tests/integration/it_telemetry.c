@@ -169,7 +169,11 @@ static int group_teardown(void **state)
     }
     th_mqtt_pub_free(f->pub);
     snprintf(like, sizeof like, "%%%s", f->run);
-    exec_sql(f, "DELETE FROM telemetry_readings WHERE plant LIKE $1", like);
+    exec_sql(f,
+             "DELETE FROM telemetry_points WHERE series IN"
+             " (SELECT id FROM telemetry_series WHERE plant LIKE $1)",
+             like);
+    exec_sql(f, "DELETE FROM telemetry_series WHERE plant LIKE $1", like);
     exec_sql(f, "DELETE FROM telemetry_alerts WHERE plant LIKE $1", like);
     exec_sql(f, "DELETE FROM telemetry_alert_state WHERE plant LIKE $1", like);
     snprintf(like, sizeof like, "%s/%%", f->prefix);

@@ -15,7 +15,7 @@
 #include "sy/log.h"
 #include "sy/pg.h"
 #include "sy/worker.h"
-#include "telemetry/history.h"
+#include "telemetry/buf.h"
 
 #define PUBLISH_MAX     100
 #define PUBLISH_TIMEOUT 10000
@@ -99,58 +99,6 @@ static int cmp_key(const struct tm_rule *rules, const struct key *k, const char 
     return strcmp(k->device, device);
 }
 
-/* A PostgreSQL array literal of texts, for unnest(). */
-static int arr_begin(struct tm_buf *b)
-{
-    b->n = 0;
-    if (tm_buf_grow(b, 2) != 0)
-        return -SY_ENOMEM;
-    b->p[b->n++] = '{';
-    return 0;
-}
-
-static int arr_text(struct tm_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (tm_buf_grow(b, 2 * n + 4) != 0)
-        return -SY_ENOMEM;
-    if (b->n > 1)
-        b->p[b->n++] = ',';
-    b->p[b->n++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\')
-            b->p[b->n++] = '\\';
-        b->p[b->n++] = s[i];
-    }
-    b->p[b->n++] = '"';
-    return 0;
-}
-
-static int arr_raw(struct tm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int arr_raw(struct tm_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (tm_buf_grow(b, 40) != 0)
-        return -SY_ENOMEM;
-    if (b->n > 1)
-        b->p[b->n++] = ',';
-    va_start(ap, fmt);
-    b->n += (size_t)vsnprintf(b->p + b->n, 38, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
-static int arr_end(struct tm_buf *b)
-{
-    if (tm_buf_grow(b, 2) != 0)
-        return -SY_ENOMEM;
-    b->p[b->n++] = '}';
-    b->p[b->n] = '\0';
-    return 0;
-}
-
 #define ARRAYS_MAX 10
 
 struct arrays {
@@ -167,7 +115,7 @@ static void arrays_free(struct arrays *x)
 static int arrays_end(struct arrays *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (arr_end(&x->a[i]) != 0)
+        if (tm_arr_end(&x->a[i]) != 0)
             return -SY_ENOMEM;
         x->params[i] = x->a[i].p;
     }
@@ -200,11 +148,11 @@ static int load_states(struct sy_pg *pg, const struct tm_rule *rules, struct key
     int rc;
 
     for (size_t i = 0; i < 3; i++)
-        if (arr_begin(&x->a[i]) != 0)
+        if (tm_arr_begin(&x->a[i]) != 0)
             return -SY_ENOMEM;
     for (size_t i = 0; i < nkeys; i++)
-        if (arr_text(&x->a[0], rules[keys[i].rule].name) || arr_text(&x->a[1], keys[i].plant) ||
-            arr_text(&x->a[2], keys[i].device))
+        if (tm_arr_text(&x->a[0], rules[keys[i].rule].name) ||
+            tm_arr_text(&x->a[1], keys[i].plant) || tm_arr_text(&x->a[2], keys[i].device))
             return -SY_ENOMEM;
     if (arrays_end(x, 3) != 0)
         return -SY_ENOMEM;
@@ -231,7 +179,7 @@ static int save_states(struct sy_pg *pg, const struct tm_rule *rules, const stru
     size_t n = 0;
 
     for (size_t i = 0; i < 6; i++)
-        if (arr_begin(&x->a[i]) != 0)
+        if (tm_arr_begin(&x->a[i]) != 0)
             return -SY_ENOMEM;
     for (size_t i = 0; i < nkeys; i++) {
         const struct key *k = &keys[i];
@@ -239,10 +187,11 @@ static int save_states(struct sy_pg *pg, const struct tm_rule *rules, const stru
         if (!k->changed)
             continue;
         n++;
-        if (arr_text(&x->a[0], rules[k->rule].name) || arr_text(&x->a[1], k->plant) ||
-            arr_text(&x->a[2], k->device) || arr_raw(&x->a[3], "%s", k->st.active ? "t" : "f") ||
-            arr_raw(&x->a[4], "%d", k->st.streak) ||
-            arr_raw(&x->a[5], "%" PRId64, k->st.last_ts_us))
+        if (tm_arr_text(&x->a[0], rules[k->rule].name) || tm_arr_text(&x->a[1], k->plant) ||
+            tm_arr_text(&x->a[2], k->device) ||
+            tm_arr_raw(&x->a[3], "%s", k->st.active ? "t" : "f") ||
+            tm_arr_raw(&x->a[4], "%d", k->st.streak) ||
+            tm_arr_raw(&x->a[5], "%" PRId64, k->st.last_ts_us))
             return -SY_ENOMEM;
     }
     if (n == 0)
@@ -256,19 +205,19 @@ static int save_changes(struct sy_pg *pg, const struct tm_rule *rules, const str
                         const struct change *c, size_t n, struct arrays *x)
 {
     for (size_t i = 0; i < 10; i++)
-        if (arr_begin(&x->a[i]) != 0)
+        if (tm_arr_begin(&x->a[i]) != 0)
             return -SY_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct tm_rule *r = &rules[c[i].rule];
         const struct tm_reading *rd = &b->r[c[i].reading];
 
-        if (arr_text(&x->a[0], r->name) || arr_text(&x->a[1], r->severity) ||
-            arr_text(&x->a[2], c[i].raised ? "raised" : "cleared") ||
-            arr_text(&x->a[3], rd->plant) || arr_text(&x->a[4], rd->kind) ||
-            arr_text(&x->a[5], rd->device) || arr_text(&x->a[6], rd->metric) ||
-            arr_raw(&x->a[7], "%.17g", rd->value) ||
-            arr_raw(&x->a[8], "%.17g", c[i].raised ? r->raise : r->clear) ||
-            arr_raw(&x->a[9], "%" PRId64, rd->ts_us))
+        if (tm_arr_text(&x->a[0], r->name) || tm_arr_text(&x->a[1], r->severity) ||
+            tm_arr_text(&x->a[2], c[i].raised ? "raised" : "cleared") ||
+            tm_arr_text(&x->a[3], rd->plant) || tm_arr_text(&x->a[4], rd->kind) ||
+            tm_arr_text(&x->a[5], rd->device) || tm_arr_text(&x->a[6], rd->metric) ||
+            tm_arr_raw(&x->a[7], "%.17g", rd->value) ||
+            tm_arr_raw(&x->a[8], "%.17g", c[i].raised ? r->raise : r->clear) ||
+            tm_arr_raw(&x->a[9], "%" PRId64, rd->ts_us))
             return -SY_ENOMEM;
     }
     if (arrays_end(x, 10) != 0)
@@ -382,7 +331,7 @@ int tm_alerts_publish(struct sy_pg *pg, struct sy_worker *w, size_t *published)
         return rc;
     if ((rc = sy_pg_exec(pg, sql_outbox, 0, NULL, &res)) != 0)
         goto fail;
-    if (arr_begin(&ids) != 0) {
+    if (tm_arr_begin(&ids) != 0) {
         rc = -SY_ENOMEM;
         goto fail;
     }
@@ -392,7 +341,7 @@ int tm_alerts_publish(struct sy_pg *pg, struct sy_worker *w, size_t *published)
                         sy_pg_res_get(res, row, 0), sy_strerror(rc));
             break;
         }
-        if (arr_raw(&ids, "%s", sy_pg_res_get(res, row, 0)) != 0) {
+        if (tm_arr_raw(&ids, "%s", sy_pg_res_get(res, row, 0)) != 0) {
             rc = -SY_ENOMEM;
             break;
         }
@@ -403,7 +352,7 @@ int tm_alerts_publish(struct sy_pg *pg, struct sy_worker *w, size_t *published)
     if (done) {
         int urc;
 
-        if (arr_end(&ids) != 0) {
+        if (tm_arr_end(&ids) != 0) {
             rc = -SY_ENOMEM;
             goto fail;
         }

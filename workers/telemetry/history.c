@@ -15,17 +15,15 @@
 /* Times travel as microseconds since the epoch: integers are cheaper to write and to read
  * than timestamp text, and exact. */
 static const char sql_stage[] =
-    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage (plant text, device text, metric text,"
-    " ts_us bigint, kind text, value double precision, text text) ON COMMIT DELETE ROWS";
+    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage (series integer, ts_us bigint,"
+    " value double precision, text text) ON COMMIT DELETE ROWS";
 
-static const char sql_copy[] =
-    "COPY telemetry_stage (plant, device, metric, ts_us, kind, value, text) FROM STDIN";
+static const char sql_copy[] = "COPY telemetry_stage (series, ts_us, value, text) FROM STDIN";
 
 static const char sql_merge[] =
-    "INSERT INTO telemetry_readings (plant, device, metric, ts, kind, value, text)"
-    " SELECT plant, device, metric, timestamptz 'epoch' + ts_us * interval '1 microsecond',"
-    "   kind, value, text FROM telemetry_stage"
-    " ON CONFLICT DO NOTHING";
+    "INSERT INTO telemetry_points (series, ts, value, text)"
+    " SELECT series, timestamptz 'epoch' + ts_us * interval '1 microsecond', value, text"
+    " FROM telemetry_stage ON CONFLICT DO NOTHING";
 
 static const char sql_rejects[] =
     "COPY telemetry_rejects (received_at, topic, plant, kind, device, metric, reason, payload)"
@@ -40,89 +38,6 @@ static const char sql_position_get[] =
     "SELECT spool_id, seg, off FROM telemetry_spool WHERE client_id = $1";
 
 /* --- COPY text ---------------------------------------------------------------------------- */
-
-int tm_buf_grow(struct tm_buf *b, size_t more)
-{
-    if (b->cap - b->n >= more)
-        return 0;
-    size_t cap = b->cap ? b->cap : 65536;
-    while (cap - b->n < more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -SY_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-void tm_buf_free(struct tm_buf *b)
-{
-    free(b->p);
-    *b = (struct tm_buf){0};
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, min = 0x80, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, min = 0x800, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, min = 0x10000, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-int tm_buf_text(struct tm_buf *b, const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-
-    if (tm_buf_grow(b, 2 * n + 1) != 0)
-        return -SY_ENOMEM;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = u[i];
-        size_t l;
-
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            b->p[b->n++] = (char)c;
-            i++;
-            continue;
-        }
-        if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-            b->p[b->n++] = '\\';
-            b->p[b->n++] = c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
-            i++;
-            continue;
-        }
-        if (c < 0x20 || c == 0x7f || (l = utf8_len(u + i, n - i)) == 0) {
-            b->p[b->n++] = '?'; /* a control byte or broken UTF-8 would fail the whole COPY */
-            i++;
-            continue;
-        }
-        memcpy(b->p + b->n, u + i, l);
-        b->n += l;
-        i += l;
-    }
-    return 0;
-}
 
 static void put(struct tm_buf *b, const char *s, size_t n)
 {
@@ -145,22 +60,14 @@ static void put_i64(struct tm_buf *b, int64_t v)
         b->p[b->n++] = tmp[--k];
 }
 
-/* A row of telemetry_stage. Names come checked from the decoder; they are escaped anyway. */
-static int stage_row(struct tm_buf *b, const struct tm_reading *r)
+/* A row of telemetry_stage. */
+static int stage_row(struct tm_buf *b, const struct tm_reading *r, int32_t series)
 {
-    if (tm_buf_grow(b, 96) != 0 || tm_buf_text(b, r->plant, strlen(r->plant)) != 0)
+    if (tm_buf_grow(b, 80) != 0)
         return -SY_ENOMEM;
-    b->p[b->n++] = '\t';
-    if (tm_buf_text(b, r->device, strlen(r->device)) != 0)
-        return -SY_ENOMEM;
-    b->p[b->n++] = '\t';
-    if (tm_buf_text(b, r->metric, strlen(r->metric)) != 0 || tm_buf_grow(b, 64) != 0)
-        return -SY_ENOMEM;
+    put_i64(b, series);
     b->p[b->n++] = '\t';
     put_i64(b, r->ts_us);
-    b->p[b->n++] = '\t';
-    if (tm_buf_text(b, r->kind, strlen(r->kind)) != 0 || tm_buf_grow(b, 64) != 0)
-        return -SY_ENOMEM;
     b->p[b->n++] = '\t';
     if (r->is_text) {
         put(b, "\\N\t", 3);
@@ -219,7 +126,8 @@ static int reject_row(struct tm_buf *b, const struct tm_reading *r, const struct
 }
 
 int tm_history_write(struct sy_pg *pg, struct tm_buf *rows, const struct tm_batch *b,
-                     const char *client_id, const char *spool_id, long long *inserted)
+                     const int32_t *series, const char *client_id, const char *spool_id,
+                     long long *inserted)
 {
     struct sy_pg_res *res = NULL;
     char seg[24], off[24];
@@ -230,7 +138,7 @@ int tm_history_write(struct sy_pg *pg, struct tm_buf *rows, const struct tm_batc
     if (b->good) {
         rows->n = 0;
         for (size_t i = 0; i < b->n; i++)
-            if (!b->r[i].why[0] && stage_row(rows, &b->r[i]) != 0)
+            if (!b->r[i].why[0] && stage_row(rows, &b->r[i], series[i]) != 0)
                 return -SY_ENOMEM;
         if ((rc = sy_pg_copy(pg, sql_copy, rows->p, rows->n, &n)) != 0)
             return rc;

@@ -120,7 +120,8 @@ static void args_free(struct args *a)
     free(a->argc);
 }
 
-int tm_latest_write(struct sy_redis *r, const struct tm_batch *b, size_t *devices)
+static int write_all(struct tm_latest *l, struct sy_redis *r, const struct tm_batch *b,
+                     size_t *devices)
 {
     uint32_t *idx = NULL;
     size_t n = 0;
@@ -129,8 +130,6 @@ int tm_latest_write(struct sy_redis *r, const struct tm_batch *b, size_t *device
     int rc = -SY_ENOMEM;
 
     *devices = 0;
-    if (b->good == 0)
-        return 0;
     if (!(idx = malloc(b->good * sizeof *idx)))
         return -SY_ENOMEM;
     for (size_t i = 0; i < b->n; i++)
@@ -141,7 +140,7 @@ int tm_latest_write(struct sy_redis *r, const struct tm_batch *b, size_t *device
         const struct tm_reading *d = &b->r[idx[i]];
         size_t first = a.nargs;
 
-        if (arg(&a, "EVAL", 4) || arg(&a, latest_lua, sizeof latest_lua - 1) || arg(&a, "2", 1) ||
+        if (arg(&a, "EVALSHA", 7) || arg(&a, l->sha, 40) || arg(&a, "2", 1) ||
             argf(&a, "telemetry:latest:%s:%s", d->plant, d->device) ||
             argf(&a, "telemetry:devices:%s", d->kind) || argf(&a, "%s:%s", d->plant, d->device) ||
             arg(&a, d->kind, strlen(d->kind)))
@@ -173,5 +172,26 @@ out:
     free(argv);
     free(idx);
     args_free(&a);
+    return rc;
+}
+
+int tm_latest_write(struct tm_latest *l, struct sy_redis *r, const struct tm_batch *b,
+                    size_t *devices)
+{
+    int rc;
+
+    *devices = 0;
+    if (b->good == 0)
+        return 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!l->sha[0] && (rc = sy_redis_script_load(r, latest_lua, l->sha)) != 0) {
+            l->sha[0] = '\0';
+            return rc;
+        }
+        rc = write_all(l, r, b, devices);
+        if (rc != -SY_EPROTO)
+            return rc;
+        l->sha[0] = '\0'; /* NOSCRIPT after a restart of Redis: load it and write again */
+    }
     return rc;
 }

@@ -17,7 +17,14 @@
 
 struct sy_redis;
 
-/* 0 with *devices (hashes written), or a negative error from the connection. */
-int tm_latest_write(struct sy_redis *r, const struct tm_batch *b, size_t *devices);
+/* The script's SHA-1 once loaded into the Redis the writes go to (sha[0] == '\0': not yet). */
+struct tm_latest {
+    char sha[41];
+};
+
+/* 0 with *devices (hashes written), or a negative error from the connection. The script is
+ * loaded when l says it is not, and again when Redis lost it (a restart). */
+int tm_latest_write(struct tm_latest *l, struct sy_redis *r, const struct tm_batch *b,
+                    size_t *devices);
 
 #endif

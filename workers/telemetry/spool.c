@@ -573,10 +573,6 @@ void tm_spool_release(struct tm_spool *s, struct tm_spool_pos pos)
     if (gone) {
         memmove(s->segs, s->segs + gone, (s->nsegs - gone) * sizeof s->segs[0]);
         s->nsegs -= gone;
-        if (s->rno < pos.seg) {
-            s->rbase = NULL;
-            s->rno = 0;
-        }
         pthread_cond_broadcast(&s->space);
     }
     pthread_mutex_unlock(&s->mu);

@@ -63,7 +63,7 @@ int tm_spool_append(struct tm_spool *s, const char *topic, size_t topic_len, con
 int tm_spool_read(struct tm_spool *s, struct tm_spool_pos pos, struct tm_spool_rec *rec,
                   int wait_ms);
 /* Everything before pos is stored for good: segments wholly before it are removed, which may
- * unblock an appender. Reader thread only. */
+ * unblock an appender. pos is at or before where the reader is. Any thread. */
 void tm_spool_release(struct tm_spool *s, struct tm_spool_pos pos);
 
 /* Bytes of segments kept, and records appended since open. */

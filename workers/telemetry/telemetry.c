@@ -30,6 +30,7 @@
 #include "telemetry/history.h"
 #include "telemetry/latest.h"
 #include "telemetry/model.h"
+#include "telemetry/series.h"
 #include "telemetry/spool.h"
 
 #define REDIS_TIMEOUT_MS 2000
@@ -39,6 +40,7 @@
 #define DRAIN_MS         5000 /* after the MQTT client stopped: what is spooled, stored now */
 #define CLIENT_ID_MAX    128
 #define SUBS_MAX         16
+#define SLOTS            2
 
 struct tm_conf {
     char *config, *client_id, *spool_dir;
@@ -87,7 +89,20 @@ struct tele {
     /* the run thread's own */
     struct sy_pg *pg;
     struct sy_redis *redis;
-    struct tm_batch batch;
+    /* Batches: the run thread fills one while the committer stores the other. */
+    struct slot {
+        struct tm_batch b;
+        int32_t *ids; /* its readings' series numbers */
+        bool full;
+    } slot[SLOTS];
+    size_t fill_at, commit_at;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t committer;
+    bool committer_started, committer_quit, committer_gone;
+    /* the committer's own */
+    struct tm_series *series;
+    struct tm_latest latest;
     struct tm_buf rows;
     struct tm_spool_pos pos;
     bool alerts_pending;
@@ -168,15 +183,16 @@ static void redis_write(struct tele *g, const struct tm_batch *b)
         sy_counter_add(g->redis_failures, 1);
         return;
     }
-    rc = tm_latest_write(g->redis, b, &devices);
-    if (rc == -SY_ECONN || rc == -SY_ETIMEOUT)
-        rc = tm_latest_write(g->redis, b, &devices); /* the script may run twice: newer-only */
+    rc = tm_latest_write(&g->latest, g->redis, b, &devices);
+    if (rc == -SY_ECONN || rc == -SY_ETIMEOUT) /* the script may run twice: newer-only */
+        rc = tm_latest_write(&g->latest, g->redis, b, &devices);
     if (rc != 0)
         sy_counter_add(g->redis_failures, 1);
 }
 
-/* One transaction: readings, rejects, alerts, position. 0, or the error (rolled back). */
-static int commit_batch(struct tele *g, const struct tm_batch *b, long long *inserted,
+/* One transaction: readings, rejects, alerts, position (the series the readings name are
+ * registered before it). 0, or the error (rolled back). */
+static int commit_batch(struct tele *g, const struct tm_batch *b, int32_t *ids, long long *inserted,
                         size_t *changes)
 {
     int rc;
@@ -184,9 +200,11 @@ static int commit_batch(struct tele *g, const struct tm_batch *b, long long *ins
     *changes = 0;
     if ((rc = pg_ready(g)) != 0)
         return rc;
+    if ((rc = tm_series_resolve(g->series, g->pg, b, ids)) != 0)
+        return rc;
     if ((rc = sy_pg_begin(g->pg)) != 0)
         return rc;
-    rc = tm_history_write(g->pg, &g->rows, b, g->client_id, tm_spool_id(g->spool), inserted);
+    rc = tm_history_write(g->pg, &g->rows, b, ids, g->client_id, tm_spool_id(g->spool), inserted);
     if (rc == 0)
         rc = tm_alerts_apply(g->pg, g->model, b, changes);
     if (rc == 0 && (rc = sy_pg_commit(g->pg)) == 0)
@@ -223,7 +241,8 @@ static struct tm_batch message_view(const struct tm_batch *b, size_t j, size_t *
 
 /* PostgreSQL refused the batch's data: one message at a time, so that only the one it refuses
  * becomes rejects (with its refusal as the reason) and the rest is stored. */
-static int commit_each(struct tele *g, struct tm_batch *b, long long *inserted, size_t *changes)
+static int commit_each(struct tele *g, struct tm_batch *b, int32_t *ids, long long *inserted,
+                       size_t *changes)
 {
     size_t from = 0;
     int rc = 0;
@@ -235,14 +254,14 @@ static int commit_each(struct tele *g, struct tm_batch *b, long long *inserted, 
         struct tm_batch v = message_view(b, j, &from);
         long long ins = 0;
 
-        rc = commit_batch(g, &v, &ins, &ch);
+        rc = commit_batch(g, &v, ids + (v.r - b->r), &ins, &ch);
         if (rc == -SY_EDBDATA) {
             for (size_t i = 0; i < v.n; i++)
                 if (!b->r[start + i].why[0])
                     snprintf(b->r[start + i].why, sizeof b->r[start + i].why,
                              "PostgreSQL refused it: %.120s", sy_pg_error(g->pg));
             v = message_view(b, j, &start);
-            rc = commit_batch(g, &v, &ins, &ch);
+            rc = commit_batch(g, &v, ids + (v.r - b->r), &ins, &ch);
         }
         if (rc != 0)
             return rc;
@@ -270,7 +289,7 @@ static void count_batch(struct tele *g, const struct tm_batch *b, long long inse
 
 /* Stores the batch, trying again (backing off) while PostgreSQL fails; gives up only when the
  * process is stopping (the spool keeps the batch for the next start). 0 when stored. */
-static int flush(struct tele *g, struct tm_batch *b)
+static int flush(struct tele *g, struct tm_batch *b, int32_t *ids)
 {
     long long backoff = 250, inserted = 0;
     size_t changes = 0;
@@ -281,9 +300,9 @@ static int flush(struct tele *g, struct tm_batch *b)
     for (;;) {
         int64_t t0 = mono_ms();
 
-        rc = commit_batch(g, b, &inserted, &changes);
+        rc = commit_batch(g, b, ids, &inserted, &changes);
         if (rc == -SY_EDBDATA)
-            rc = commit_each(g, b, &inserted, &changes);
+            rc = commit_each(g, b, ids, &inserted, &changes);
         if (rc == 0) {
             sy_histogram_observe(g->commit_seconds, (double)(mono_ms() - t0) / 1000.0);
             break;
@@ -360,6 +379,99 @@ static int start_position(struct tele *g)
     return 0;
 }
 
+/* --- the committer ---------------------------------------------------------------------------- */
+
+/* Stores the filled batches in order, and publishes the alerts they recorded. It stops when told
+ * to and nothing is left, or when a batch cannot be stored while the process stops. */
+static void *committer_main(void *arg)
+{
+    struct tele *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        struct slot *sl = &g->slot[g->commit_at];
+
+        if (!sl->full) {
+            struct timespec until;
+
+            if (g->committer_quit)
+                break;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0 && g->alerts_pending) {
+                pthread_mutex_unlock(&g->mu);
+                publish_alerts(g); /* ones a broker hiccup held back */
+                pthread_mutex_lock(&g->mu);
+            }
+            continue;
+        }
+        pthread_mutex_unlock(&g->mu);
+        int rc = flush(g, &sl->b, sl->ids);
+        if (rc == 0)
+            publish_alerts(g);
+        pthread_mutex_lock(&g->mu);
+        if (rc != 0)
+            break; /* stopping with PostgreSQL away: the spool keeps the rest */
+        sl->full = false;
+        g->commit_at = (g->commit_at + 1) % SLOTS;
+        pthread_cond_broadcast(&g->cv);
+    }
+    g->committer_gone = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* The next batch to fill, once the committer is done with it; NULL when the committer is gone. */
+static struct slot *free_slot(struct tele *g)
+{
+    struct slot *sl;
+
+    pthread_mutex_lock(&g->mu);
+    while (g->slot[g->fill_at].full && !g->committer_gone)
+        pthread_cond_wait(&g->cv, &g->mu);
+    sl = g->committer_gone ? NULL : &g->slot[g->fill_at];
+    pthread_mutex_unlock(&g->mu);
+    return sl;
+}
+
+static void submit(struct tele *g, struct slot *sl)
+{
+    pthread_mutex_lock(&g->mu);
+    sl->full = true;
+    g->fill_at = (g->fill_at + 1) % SLOTS;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* One batch from the spool to the committer: 1 when there was one, 0 when the spool had none,
+ * -1 when the committer is gone. */
+static int pass_on(struct tele *g, long long wait_ms)
+{
+    struct slot *sl = free_slot(g);
+
+    if (!sl)
+        return -1;
+    collect(g, &sl->b, wait_ms);
+    if (sl->b.nm == 0)
+        return 0;
+    submit(g, sl);
+    return 1;
+}
+
+/* Waits for every batch passed on to be stored, then ends the committer. */
+static void committer_end(struct tele *g)
+{
+    if (!g->committer_started)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->committer_quit = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->committer, NULL);
+    g->committer_started = false;
+}
+
 /* On its own thread: stopping the client may wait for on_message, which may wait for room
  * in the spool, which the run thread makes meanwhile. */
 static void *stop_mqtt(void *arg)
@@ -403,30 +515,30 @@ static int tm_run(void *state)
         sy_log_error("telemetry.mqtt", "%s", err);
         return 1;
     }
-    while (!sy_worker_stopping(g->w)) {
-        collect(g, &g->batch, IDLE_WAIT_MS);
-        if (flush(g, &g->batch) != 0)
-            break;
-        publish_alerts(g);
+    if (pthread_create(&g->committer, NULL, committer_main, g) != 0) {
+        sy_log_error("telemetry.start", "cannot start the committer thread");
+        return 1;
     }
+    g->committer_started = true;
+    while (!sy_worker_stopping(g->w))
+        if (pass_on(g, IDLE_WAIT_MS) < 0)
+            break;
     /* Stop taking messages, storing what keeps coming meanwhile (leaving takes what the broker
      * still had for us), then what is spooled already. */
     if (pthread_create(&g->stopper, NULL, stop_mqtt, g) == 0) {
         g->stopper_started = true;
-        while (!atomic_load(&g->stopper_done)) {
-            collect(g, &g->batch, 100);
-            if (flush(g, &g->batch) != 0)
+        while (!atomic_load(&g->stopper_done))
+            if (pass_on(g, 100) < 0) {
+                committer_end(g);
                 return 0; /* PostgreSQL away: the spool keeps it for the next start */
-        }
+            }
         pthread_join(g->stopper, NULL);
         g->stopper_started = false;
     }
-    for (int64_t until = mono_ms() + DRAIN_MS; mono_ms() < until;) {
-        collect(g, &g->batch, 0);
-        if (g->batch.nm == 0 || flush(g, &g->batch) != 0)
+    for (int64_t until = mono_ms() + DRAIN_MS; mono_ms() < until;)
+        if (pass_on(g, 0) <= 0)
             break;
-    }
-    publish_alerts(g);
+    committer_end(g);
     return 0;
 }
 
@@ -455,8 +567,15 @@ static void tm_exit(void *state)
     sy_pg_probe_free(g->ready);
     sy_pg_destroy(g->pg);
     sy_redis_destroy(g->redis);
-    tm_batch_free(&g->batch);
+    committer_end(g);
+    for (size_t i = 0; i < SLOTS; i++) {
+        tm_batch_free(&g->slot[i].b);
+        free(g->slot[i].ids);
+    }
+    tm_series_free(g->series);
     tm_buf_free(&g->rows);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
     free(g);
 }
 
@@ -498,6 +617,8 @@ static int tm_init(struct sy_worker *w, void **state)
 
     if (!g)
         return -SY_ENOMEM;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
     g->w = w;
     g->conf = sy_worker_conf(w);
     g->pg_url = sy_worker_url(w, "pg");
@@ -549,9 +670,12 @@ static int tm_init(struct sy_worker *w, void **state)
         goto fail;
     }
     rc = -SY_ENOMEM;
-    if (!(g->ready = sy_pg_probe_new(g->pg_url, READY_EVERY_MS)) ||
-        tm_batch_init(&g->batch, (size_t)g->conf->batch_max) != 0)
+    if (!(g->ready = sy_pg_probe_new(g->pg_url, READY_EVERY_MS)) || !(g->series = tm_series_new()))
         goto fail;
+    for (size_t i = 0; i < SLOTS; i++)
+        if (tm_batch_init(&g->slot[i].b, (size_t)g->conf->batch_max) != 0 ||
+            !(g->slot[i].ids = calloc(g->slot[i].b.cap, sizeof *g->slot[i].ids)))
+            goto fail;
     g->messages = sy_counter_get("sy_telemetry_messages_total",
                                  "MQTT messages spooled (before the broker was acknowledged)", "");
     g->stored = readings("stored");

@@ -22,6 +22,10 @@ int sy_redis_ping(struct sy_redis *r);
 int sy_redis_pipeline(struct sy_redis *r, size_t n, const int *argc, const char *const *argv,
                       const size_t *argvlen, size_t *errors);
 
+/* SCRIPT LOAD: the script's SHA-1 (40 hex digits and a NUL) for EVALSHA. 0, or the errors of
+ * the connection; -SY_EPROTO when Redis refused the script. */
+int sy_redis_script_load(struct sy_redis *r, const char *script, char sha[41]);
+
 /* Keys of the two calls below: 1 to 1000 bytes; values: at most 64 KiB, no NUL. Errors:
  * -SY_EINVAL for arguments outside those limits, else those of the connection (-SY_ECONN,
  * -SY_ETIMEOUT, -SY_EPROTO, -SY_ENOMEM). */
