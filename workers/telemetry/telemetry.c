@@ -40,7 +40,7 @@
 #define DRAIN_MS         5000 /* after the MQTT client stopped: what is spooled, stored now */
 #define CLIENT_ID_MAX    128
 #define SUBS_MAX         16
-#define SLOTS            2
+#define SLOTS            3
 
 struct tm_conf {
     char *config, *client_id, *spool_dir;
@@ -89,17 +89,19 @@ struct tele {
     /* the run thread's own */
     struct sy_pg *pg;
     struct sy_redis *redis;
-    /* Batches: the run thread fills one while the committer stores the other. */
+    /* Batches in three stages, each on a thread of its own: the run thread fills one, the
+     * committer stores the one before in PostgreSQL, the latest thread puts the one before that
+     * into Redis. Slots go round in order. */
     struct slot {
         struct tm_batch b;
         int32_t *ids; /* its readings' series numbers */
-        bool full;
+        enum { FREE, FULL, STORED } state;
     } slot[SLOTS];
-    size_t fill_at, commit_at;
+    size_t fill_at, commit_at, latest_at;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_t committer;
-    bool committer_started, committer_quit, committer_gone;
+    pthread_t committer, latest_thread;
+    bool committer_started, latest_started, committer_quit, committer_gone, latest_gone;
     /* the committer's own */
     struct tm_series *series;
     struct tm_latest latest;
@@ -316,7 +318,6 @@ static int flush(struct tele *g, struct tm_batch *b, int32_t *ids)
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     count_batch(g, b, inserted, changes);
-    redis_write(g, b);
     tm_spool_release(g->spool, b->end);
     sy_gauge_set(g->spool_bytes, (int64_t)tm_spool_bytes(g->spool));
     return 0;
@@ -379,7 +380,7 @@ static int start_position(struct tele *g)
     return 0;
 }
 
-/* --- the committer ---------------------------------------------------------------------------- */
+/* --- the committer and the latest values ------------------------------------------------------ */
 
 /* Stores the filled batches in order, and publishes the alerts they recorded. It stops when told
  * to and nothing is left, or when a batch cannot be stored while the process stops. */
@@ -391,7 +392,7 @@ static void *committer_main(void *arg)
     for (;;) {
         struct slot *sl = &g->slot[g->commit_at];
 
-        if (!sl->full) {
+        if (sl->state != FULL) {
             struct timespec until;
 
             if (g->committer_quit)
@@ -412,7 +413,7 @@ static void *committer_main(void *arg)
         pthread_mutex_lock(&g->mu);
         if (rc != 0)
             break; /* stopping with PostgreSQL away: the spool keeps the rest */
-        sl->full = false;
+        sl->state = STORED;
         g->commit_at = (g->commit_at + 1) % SLOTS;
         pthread_cond_broadcast(&g->cv);
     }
@@ -422,13 +423,42 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-/* The next batch to fill, once the committer is done with it; NULL when the committer is gone. */
+/* Stored batches into Redis, in order, until the committer is gone and none is left. */
+static void *latest_main(void *arg)
+{
+    struct tele *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        struct slot *sl = &g->slot[g->latest_at];
+
+        if (sl->state != STORED) {
+            if (g->committer_gone)
+                break;
+            pthread_cond_wait(&g->cv, &g->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&g->mu);
+        redis_write(g, &sl->b);
+        pthread_mutex_lock(&g->mu);
+        sl->state = FREE;
+        g->latest_at = (g->latest_at + 1) % SLOTS;
+        pthread_cond_broadcast(&g->cv);
+    }
+    g->latest_gone = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* The next batch to fill, once the other stages are done with it; NULL when the committer is
+ * gone. */
 static struct slot *free_slot(struct tele *g)
 {
     struct slot *sl;
 
     pthread_mutex_lock(&g->mu);
-    while (g->slot[g->fill_at].full && !g->committer_gone)
+    while (g->slot[g->fill_at].state != FREE && !g->committer_gone)
         pthread_cond_wait(&g->cv, &g->mu);
     sl = g->committer_gone ? NULL : &g->slot[g->fill_at];
     pthread_mutex_unlock(&g->mu);
@@ -438,7 +468,7 @@ static struct slot *free_slot(struct tele *g)
 static void submit(struct tele *g, struct slot *sl)
 {
     pthread_mutex_lock(&g->mu);
-    sl->full = true;
+    sl->state = FULL;
     g->fill_at = (g->fill_at + 1) % SLOTS;
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
@@ -459,17 +489,19 @@ static int pass_on(struct tele *g, long long wait_ms)
     return 1;
 }
 
-/* Waits for every batch passed on to be stored, then ends the committer. */
+/* Waits for every batch passed on to be stored, then ends the two stages. */
 static void committer_end(struct tele *g)
 {
-    if (!g->committer_started)
-        return;
     pthread_mutex_lock(&g->mu);
     g->committer_quit = true;
+    g->committer_gone |= !g->committer_started; /* the latest thread alone stops too */
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
-    pthread_join(g->committer, NULL);
-    g->committer_started = false;
+    if (g->committer_started)
+        pthread_join(g->committer, NULL);
+    if (g->latest_started)
+        pthread_join(g->latest_thread, NULL);
+    g->committer_started = g->latest_started = false;
 }
 
 /* On its own thread: stopping the client may wait for on_message, which may wait for room
@@ -515,8 +547,14 @@ static int tm_run(void *state)
         sy_log_error("telemetry.mqtt", "%s", err);
         return 1;
     }
+    if (pthread_create(&g->latest_thread, NULL, latest_main, g) != 0) {
+        sy_log_error("telemetry.start", "cannot start the latest values' thread");
+        return 1;
+    }
+    g->latest_started = true;
     if (pthread_create(&g->committer, NULL, committer_main, g) != 0) {
         sy_log_error("telemetry.start", "cannot start the committer thread");
+        committer_end(g);
         return 1;
     }
     g->committer_started = true;
