@@ -204,22 +204,6 @@ static long long stored(int port)
     return v;
 }
 
-/* A /proc/<pid>/status figure in kB (VmHWM: the peak RSS), -1 when unknown. */
-static long status_kb(pid_t pid, const char *key)
-{
-    char path[64], line[256];
-    size_t klen = strlen(key);
-    long kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-            kb = strtol(line + klen + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* --- the GRM table and the run's files ------------------------------------------------------ */
 
 /* This run's GRM table, made like the reference schema's. Caller frees. */
@@ -345,7 +329,7 @@ static void run_worker(struct bench *b, const char *bin, int r, long n, struct r
     if (!grm)
         out->both_s = out->pg_s;
     out->cpu_s = th_cpu_s(w.pid);
-    out->peak_kb = status_kb(w.pid, "VmHWM");
+    out->peak_kb = th_status_kb(w.pid, "VmHWM");
     if (in_pg < n || (grm && in_grm < n)) {
         fprintf(stderr,
                 "bench_grievance: after %.0f s %lld of %ld grievances in PostgreSQL, %lld in the "

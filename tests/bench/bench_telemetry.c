@@ -304,22 +304,6 @@ static long long rows(struct bench *b, const char *plant)
     return pg_num(b, "SELECT count(*) FROM telemetry_readings WHERE plant = $1", plant);
 }
 
-/* A /proc/<pid>/status figure in kB (VmHWM: the peak RSS), -1 when unknown. */
-static long status_kb(pid_t pid, const char *key)
-{
-    char path[64], line[256];
-    size_t klen = strlen(key);
-    long kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-            kb = strtol(line + klen + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* A running sy-telemetry with its client id and spool. */
 struct worker {
     struct th_proc p;
@@ -334,13 +318,7 @@ struct worker {
  * CPU would go to the benchmark rather than to the worker. The rows are counted at the end. */
 static long long stored(const struct worker *w)
 {
-    static const char name[] = "sy_telemetry_readings_total{outcome=\"stored\"} ";
-    struct th_reply r = th_http(w->port, "GET", "/metrics", NULL, NULL);
-    const char *p = r.body ? strstr(r.body, name) : NULL;
-    long long n = p ? atoll(p + sizeof name - 1) : 0;
-
-    th_reply_free(&r);
-    return n;
+    return th_metric(w->port, "sy_telemetry_readings_total{outcome=\"stored\"}");
 }
 
 static void worker_start(const struct bench *b, struct worker *w)
@@ -507,7 +485,7 @@ static void run_worker(struct bench *b, int r, struct round *o)
     }
     o->secs = th_mono_s() - t0;
     o->cpu_s = th_cpu_s(w.p.pid);
-    o->peak_kb = status_kb(w.p.pid, "VmHWM");
+    o->peak_kb = th_status_kb(w.p.pid, "VmHWM");
     if (in < want) {
         fprintf(stderr, "bench_telemetry: after %.0f s %lld of %ld readings in PostgreSQL\n",
                 o->secs, in, want);
@@ -548,7 +526,7 @@ static void kill_tick(void *ud, long i)
         return;
     k->next++;
     k->cpu_s += th_cpu_s(k->w->p.pid);
-    long kb = status_kb(k->w->p.pid, "VmHWM");
+    long kb = th_status_kb(k->w->p.pid, "VmHWM");
     if (kb > k->peak_kb)
         k->peak_kb = kb;
     th_proc_signal(&k->w->p, SIGKILL);
@@ -609,7 +587,7 @@ static void run_kills(struct bench *b, int r, struct round *o)
     }
     o->secs = th_mono_s() - t0;
     o->cpu_s = k.cpu_s + th_cpu_s(w.p.pid);
-    long kb = status_kb(w.p.pid, "VmHWM");
+    long kb = th_status_kb(w.p.pid, "VmHWM");
     o->peak_kb = kb > k.peak_kb ? kb : k.peak_kb;
     th_sleep_ms(1000);
     bool stopped = !w.p.exited && worker_stop(&w);

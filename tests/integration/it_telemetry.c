@@ -230,16 +230,7 @@ static void stop(struct fixture *f, int i)
 /* A counter of the worker's /metrics (the sum over its label sets). */
 static long long metric(struct fixture *f, int i, const char *name)
 {
-    struct th_reply r = th_http(f->w[i].port, "GET", "/metrics", NULL, NULL);
-    long long sum = 0;
-    size_t len = strlen(name);
-
-    for (const char *p = r.body; p && (p = strstr(p, name)); p += len) {
-        if ((p == r.body || p[-1] == '\n') && (p[len] == ' ' || p[len] == '{'))
-            sum += atoll(strchr(p, ' ') + 1);
-    }
-    th_reply_free(&r);
-    return sum;
+    return th_metric(f->w[i].port, name);
 }
 
 /* --- publishing and counting ----------------------------------------------------------------- */

@@ -35,6 +35,21 @@ double th_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+long th_status_kb(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    size_t klen = strlen(key);
+    long kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            kb = strtol(line + klen + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 static void check_reply(amqp_rpc_reply_t r, const char *what)
 {
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {

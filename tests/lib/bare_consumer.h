@@ -9,6 +9,8 @@
 double th_mono_s(void);
 /* User plus system CPU seconds process pid has used so far (0 when it cannot be read). */
 double th_cpu_s(pid_t pid);
+/* A figure of /proc/<pid>/status in kB ("VmHWM": the peak resident size), -1 when unknown. */
+long th_status_kb(pid_t pid, const char *key);
 
 /* Connects to url, consumes queue with prefetch 1000 and acks every 250 messages (multiple),
  * until n messages arrived. Returns the seconds from connecting to the last ack; *cpu is the

@@ -74,3 +74,17 @@ void th_reply_free(struct th_reply *r)
     free(r->body);
     r->body = NULL;
 }
+
+long long th_metric(int port, const char *name)
+{
+    struct th_reply r = th_http(port, "GET", "/metrics", NULL, NULL);
+    size_t n = strlen(name);
+    long long sum = r.status == 200 ? 0 : -1;
+
+    for (const char *line = r.body; r.status == 200 && line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, name, n) == 0 && (line[n] == ' ' || line[n] == '{'))
+            sum += strtoll(strchr(line + n, ' ') ? strchr(line + n, ' ') + 1 : "0", NULL, 10);
+    th_reply_free(&r);
+    return sum;
+}

@@ -21,4 +21,9 @@ struct th_reply th_http(int port, const char *method, const char *path, const ch
 /* Frees the body; the reply may be freed again. */
 void th_reply_free(struct th_reply *r);
 
+/* The sum of a worker's /metrics lines for name on port: name is a metric ("x_total", every
+ * label set counted) or one series of it ("x_total{outcome=\"stored\"}"). -1 when /metrics does
+ * not answer 200. */
+long long th_metric(int port, const char *name);
+
 #endif
