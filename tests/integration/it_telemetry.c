@@ -9,7 +9,9 @@
  *  - two replicas share the stream: each takes part of it, nothing is stored or counted twice;
  *  - SIGKILLs while readings arrive lose none (the spool replays them on start);
  *  - an alert with hysteresis raises and clears once for a value hovering around its limits, a
- *    count rule needs its readings in a row, and both are published on RabbitMQ.
+ *    count rule needs its readings in a row, and both are published on RabbitMQ;
+ *  - Mosquitto stopped and started again: the worker is not ready meanwhile, connects and
+ *    subscribes again by itself, and stores what comes after.
  * Isolation on shared services: the run's own topic prefix, shared-subscription group, plant
  * names, client ids and spool folder. */
 #include <setjmp.h>
@@ -610,6 +612,68 @@ static void alerts_raise_and_clear_once_and_are_published(void **state)
     stop(f, 0);
 }
 
+static int fleet_svc(const char *verb, const char *service)
+{
+    char cmd[1400];
+
+    snprintf(cmd, sizeof cmd, "'%s' svc %s %s >&2", th_need_env("SY_FLEET"), verb, service);
+    return system(cmd);
+}
+
+/* Answers of the worker's /readyz (0 when it does not answer). */
+static long readyz(struct fixture *f, int i)
+{
+    struct th_reply r = th_http(f->w[i].port, "GET", "/readyz", NULL, NULL);
+    long status = r.status;
+
+    th_reply_free(&r);
+    return status;
+}
+
+static void the_broker_restarting_loses_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char plant[40], topic[128], name[96];
+    long long ts = th_now_ms() - 3600000;
+    int64_t end;
+
+    if (!getenv("SY_FLEET") || !*getenv("SY_FLEET")) {
+        fprintf(stderr, "skipped: SY_FLEET is not set (run through ./fleet test)\n");
+        skip();
+    }
+    plant_name(f, "restart", plant, sizeof plant);
+    start(f, 0);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(topic, sizeof topic, "%s/line/line-%d", plant, i % 20);
+        publishf(f, topic, "{\"ts\": %lld, \"rate\": 1, \"temperature\": 2}", ts + i);
+    }
+    flush_pub(f);
+    th_mqtt_pub_free(f->pub);
+    f->pub = NULL;
+    /* Mosquitto stops (saving its sessions) and comes back: the worker is not ready meanwhile,
+     * then connects again by itself and subscribes again. */
+    assert_int_equal(fleet_svc("stop", "mosquitto"), 0);
+    for (end = th_now_ms() + 10000; readyz(f, 0) == 200 && th_now_ms() < end;)
+        th_sleep_ms(100);
+    assert_int_not_equal(readyz(f, 0), 200);
+    th_sleep_ms(2000);
+    assert_int_equal(fleet_svc("start", "mosquitto"), 0);
+    for (end = th_now_ms() + 60000; readyz(f, 0) != 200 && th_now_ms() < end;)
+        th_sleep_ms(100);
+    assert_int_equal(readyz(f, 0), 200);
+    snprintf(name, sizeof name, "it-telemetry-pub2-%s", f->run);
+    if (!(f->pub = th_mqtt_pub_new(f->mqtt, name, 500)))
+        fail_msg("no MQTT publisher after the restart");
+    for (int i = 1000; i < 2000; i++) {
+        snprintf(topic, sizeof topic, "%s/line/line-%d", plant, i % 20);
+        publishf(f, topic, "{\"ts\": %lld, \"rate\": 1, \"temperature\": 2}", ts + i);
+    }
+    flush_pub(f);
+    wait_readings(f, plant, 4000);
+    assert_true(th_log_count(&f->w[0].proc, "mqtt.connected") >= 2);
+    stop(f, 0);
+}
+
 /* A failed test leaves its workers running: the next one starts its own. */
 static int stop_workers(void **state)
 {
@@ -629,6 +693,7 @@ int main(void)
                                   stop_workers),
         cmocka_unit_test_teardown(sigkills_while_readings_arrive_lose_none, stop_workers),
         cmocka_unit_test_teardown(alerts_raise_and_clear_once_and_are_published, stop_workers),
+        cmocka_unit_test_teardown(the_broker_restarting_loses_nothing, stop_workers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
