@@ -627,8 +627,8 @@ static void drop_session(struct bench *b, int r)
 static void cleanup(struct bench *b)
 {
     static const char *const sqls[] = {
-        "DELETE FROM telemetry_points WHERE series IN"
-        " (SELECT id FROM telemetry_series WHERE plant = $1)",
+        ("DELETE FROM telemetry_points WHERE series IN"
+         " (SELECT id FROM telemetry_series WHERE plant = $1)"),
         "DELETE FROM telemetry_series WHERE plant = $1",
         "DELETE FROM telemetry_rejects WHERE plant = $1",
         "DELETE FROM telemetry_alert_state WHERE plant = $1",
