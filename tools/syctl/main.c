@@ -279,6 +279,9 @@ static const char main_help[] =
     "                                 mirrors\n"
     "  ingest status                  sy-ingest's sources: last poll, cursor, counts, last\n"
     "                                 error\n"
+    "  optimizer load|runs|show|export\n"
+    "                                 sy-optimizer: load a dataset from CSV files, list runs,\n"
+    "                                 show one, export its plan as CSV\n"
     "\n"
     "Run 'syctl help COMMAND' or 'syctl COMMAND --help' for its arguments and options.\n";
 
@@ -286,11 +289,12 @@ static const struct {
     const char *name;
     int (*run)(struct syctl *c, int argc, char **argv);
 } commands[] = {
-    {"publish", syctl_cmd_publish}, {"topology", syctl_cmd_topology},
-    {"queues", syctl_cmd_queues},   {"dead", syctl_cmd_dead},
-    {"migrate", syctl_cmd_migrate}, {"schedule", syctl_cmd_schedule},
-    {"apikey", syctl_cmd_apikey},   {"grm", syctl_cmd_grm},
-    {"glpi", syctl_cmd_glpi},       {"ingest", syctl_cmd_ingest},
+    {"publish", syctl_cmd_publish},     {"topology", syctl_cmd_topology},
+    {"queues", syctl_cmd_queues},       {"dead", syctl_cmd_dead},
+    {"migrate", syctl_cmd_migrate},     {"schedule", syctl_cmd_schedule},
+    {"apikey", syctl_cmd_apikey},       {"grm", syctl_cmd_grm},
+    {"glpi", syctl_cmd_glpi},           {"ingest", syctl_cmd_ingest},
+    {"optimizer", syctl_cmd_optimizer},
 };
 
 static int run(int argc, char **argv)

@@ -144,6 +144,7 @@ int syctl_cmd_apikey(struct syctl *c, int argc, char **argv);
 int syctl_cmd_grm(struct syctl *c, int argc, char **argv);
 int syctl_cmd_glpi(struct syctl *c, int argc, char **argv);
 int syctl_cmd_ingest(struct syctl *c, int argc, char **argv);
+int syctl_cmd_optimizer(struct syctl *c, int argc, char **argv);
 
 /* --- Dead letters: what their headers say ------------------------------------------------- */
 
