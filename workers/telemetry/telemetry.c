@@ -86,9 +86,6 @@ struct tele {
     const char *pg_url, *redis_url, *mqtt_url;
     char client_id[CLIENT_ID_MAX + 1];
 
-    /* the run thread's own */
-    struct sy_pg *pg;
-    struct sy_redis *redis;
     /* Batches in three stages, each on a thread of its own: the run thread fills one, the
      * committer stores the one before in PostgreSQL, the latest thread puts the one before that
      * into Redis. Slots go round in order. */
@@ -100,17 +97,21 @@ struct tele {
     size_t fill_at, commit_at, latest_at;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_t committer, latest_thread;
-    bool committer_started, latest_started, committer_quit, committer_gone, latest_gone;
-    /* the committer's own */
-    struct tm_series *series;
-    struct tm_latest latest;
-    struct tm_buf rows;
-    struct tm_spool_pos pos;
-    bool alerts_pending;
-    pthread_t stopper;
-    atomic_bool stopper_done;
+    pthread_t committer, latest_thread, stopper;
+    bool committer_started, latest_started, committer_quit, committer_gone;
     bool stopper_started;
+    atomic_bool stopper_done;
+
+    /* the run thread's own */
+    struct tm_spool_pos pos;
+    /* the committer's own (the run thread's before the committer starts) */
+    struct sy_pg *pg;
+    struct tm_series *series;
+    struct tm_buf rows;
+    bool alerts_pending;
+    /* the latest thread's own */
+    struct sy_redis *redis;
+    struct tm_latest latest;
 
     struct sy_counter *messages, *stored, *duplicates, *rejected, *alerts, *redis_failures,
         *db_failures, *batches;
@@ -445,8 +446,6 @@ static void *latest_main(void *arg)
         g->latest_at = (g->latest_at + 1) % SLOTS;
         pthread_cond_broadcast(&g->cv);
     }
-    g->latest_gone = true;
-    pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
