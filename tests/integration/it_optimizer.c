@@ -535,7 +535,7 @@ static void redelivered_solve_is_not_solved_twice(void **state)
 
 static void syctl_loads_csv_and_shows_and_exports_runs(void **state)
 {
-    char csv[1300], path[1400], name[64], run[64], out[1400];
+    char csv[1300], path[1600], name[64], run[64], out[1400];
     char *o = NULL, *e = NULL;
     (void)state;
 
