@@ -9,7 +9,8 @@
  *  - a CPLEX LP and a free MPS model through optimizer.solve_model come back at their optimum;
  *  - a solve message delivered again is answered from the stored run, not solved twice;
  *  - `syctl optimizer load` reads CSV sheets (and refuses a bad one naming file and line), a
- *    solve names the dataset, and `runs`, `show` and `export --csv` show and write its plan.
+ *    solve names the dataset, and `runs`, `show` and `export --csv` show and write its plan;
+ *  - SIGTERM mid-solve records nothing final and gives the run back: the next process solves it.
  * Isolation on shared services: run ids, the dataset name and the CSV folder are the run's
  * own; sy.optimizer and sy.planner are purged before and after. */
 #include <setjmp.h>
@@ -291,12 +292,10 @@ static int syctl(const char *const *args, char **out, char **err)
     return rc;
 }
 
-/* --- setup ---------------------------------------------------------------------------------- */
-
-static int group_setup(void **state)
+/* Starts sy-optimizer (again) and waits until it is ready. */
+static void start_worker(void)
 {
-    const char *build = th_need_env("SY_BUILD_DIR");
-    char err[512] = "", path[1200], addr[64], inst[96];
+    char addr[64], inst[96];
     const char *env[] = {addr,
                          inst,
                          "SY_HANDLER_THREADS=2",
@@ -305,6 +304,21 @@ static int group_setup(void **state)
                          "SY_OPTIMIZER_STALE=3s",
                          "SY_LOG_LEVEL=info",
                          NULL};
+
+    F.port = th_free_port();
+    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", F.port);
+    snprintf(inst, sizeof inst, "SY_INSTANCE=it-optimizer-%s", F.run);
+    assert_int_equal(th_proc_spawn(&F.proc, th_need_env("SY_OPTIMIZER_BIN"), env), 0);
+    F.running = true;
+    th_wait_answer(&F.proc, &F.running, "sy-optimizer", F.port, "/readyz", 200, START_MAX_MS);
+}
+
+/* --- setup ---------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    const char *build = th_need_env("SY_BUILD_DIR");
+    char err[512] = "", path[1200];
     (void)state;
 
     th_need_env("SY_OPTIMIZER_BIN");
@@ -325,12 +339,7 @@ static int group_setup(void **state)
     snprintf(F.dir, sizeof F.dir, "%.1000s/Testing/it_optimizer-%.16s", build, F.run);
     if (mkdir(F.dir, 0755) != 0)
         fail_msg("mkdir %s: %s", F.dir, strerror(errno));
-    F.port = th_free_port();
-    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", F.port);
-    snprintf(inst, sizeof inst, "SY_INSTANCE=it-optimizer-%s", F.run);
-    assert_int_equal(th_proc_spawn(&F.proc, th_need_env("SY_OPTIMIZER_BIN"), env), 0);
-    F.running = true;
-    th_wait_answer(&F.proc, &F.running, "sy-optimizer", F.port, "/readyz", 200, START_MAX_MS);
+    start_worker();
     return 0;
 }
 
@@ -645,6 +654,40 @@ static void syctl_loads_csv_and_shows_and_exports_runs(void **state)
 #undef SHEET
 }
 
+static void sigterm_mid_solve_gives_the_run_back_for_a_rerun(void **state)
+{
+    char run[64], row[256], needle[120], id[160];
+    json_t *last = NULL, *res;
+    int64_t end = th_now_ms() + WAIT_MS;
+    (void)state;
+
+    run_id(run, sizeof run, "sigterm");
+    snprintf(id, sizeof id, "optimizer.result:%s", run);
+    publish("optimizer.solve", NULL,
+            solve_data(run, hard_scenario(6, 30, 6), json_pack("{s:f}", "time_limit_s", 6.0)));
+    while (progress_seen(run, &last) == 0) {
+        check_alive();
+        if (th_now_ms() > end)
+            fail_msg("no progress");
+        th_sleep_ms(100);
+    }
+    assert_int_equal(th_stop(&F.proc, &F.running), 0);
+    th_drain(F.amqp, F.planner, F.msgs, MAX_MSGS, &F.n);
+    assert_int_equal(th_got_count(F.msgs, F.n, id, NULL), 0);
+    db_run(run, row, sizeof row);
+    assert_string_equal(row, "queued|-|f|f"); /* nothing final recorded */
+    th_proc_cleanup(&F.proc);
+    start_worker();
+    res = wait_result(run, WAIT_MS);
+    if (strcmp(str_of(res, "status"), "feasible") != 0)
+        expect_status(res, "optimal");
+    assert_true(json_is_number(json_object_get(res, "objective")));
+    snprintf(needle, sizeof needle, "%s: solving", run);
+    assert_int_equal(th_log_count(&F.proc, needle), 1); /* the new process solved it */
+    db_run(run, row, sizeof row);
+    assert_null(strstr(row, "queued"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +699,7 @@ int main(void)
         cmocka_unit_test(lp_and_mps_models_come_back_at_their_optimum),
         cmocka_unit_test(redelivered_solve_is_not_solved_twice),
         cmocka_unit_test(syctl_loads_csv_and_shows_and_exports_runs),
+        cmocka_unit_test(sigterm_mid_solve_gives_the_run_back_for_a_rerun),
     };
     if (!getenv("SY_AMQP_URL") || !getenv("SY_PG_URL") || !getenv("SY_OPTIMIZER_BIN"))
         return 77;
