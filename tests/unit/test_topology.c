@@ -41,10 +41,10 @@ static void test_fleet_topology_loads_every_worker_with_the_fleet_defaults(void 
     if (!t)
         fail_msg("%s", err);
     assert_string_equal(t->exchange, "sy.events");
-    assert_int_equal(t->nworkers, 7);
-    static const char *const names[] = {"grievance", "chatbot",   "glpi", "ingest",
-                                        "knowledge", "optimizer", "fleet"};
-    for (size_t i = 0; i < 7; i++) {
+    assert_int_equal(t->nworkers, 9);
+    static const char *const names[] = {"grievance", "chatbot",   "glpi",    "ingest", "knowledge",
+                                        "alerts",    "optimizer", "planner", "fleet"};
+    for (size_t i = 0; i < 9; i++) {
         const struct sy_topo_worker *w = sy_topology_worker(t, names[i]);
         assert_non_null(w);
         assert_int_equal(w->delivery_limit, 20);
@@ -63,8 +63,11 @@ static void test_fleet_topology_loads_every_worker_with_the_fleet_defaults(void 
     /* What sy-grievance announces goes to the chatbot's queue, not back to its own. */
     assert_string_equal(sy_topology_worker(t, "chatbot")->routes[0], "grievance.status_changed");
     const struct sy_topo_worker *o = sy_topology_worker(t, "optimizer");
-    assert_int_equal(o->nroutes, 2);
-    assert_string_equal(o->routes[1], "optimizer.cancel");
+    assert_int_equal(o->nroutes, 3);
+    assert_string_equal(o->routes[1], "optimizer.solve_model");
+    assert_string_equal(o->routes[2], "optimizer.cancel");
+    /* What sy-optimizer publishes goes to the planning UI's queue. */
+    assert_string_equal(sy_topology_worker(t, "planner")->routes[0], "optimizer.result");
     assert_null(sy_topology_worker(t, "nobody"));
     sy_topology_destroy(t);
 }
