@@ -19,6 +19,7 @@
  * "5x8x2,10x15x3,20x25x3,40x60x6"; 20x25x3 is the dummy dataset's shape). SY_BENCH_SEED
  * (default 1). SY_BENCH_PYTHON: the interpreter (default: the first of python3, /usr/bin/python3
  * that imports pulp and finds cbc). SY_SOURCE_DIR: where tests/bench/optimizer_cbc.py is.
+ * SY_BENCH_DUMP: a folder to keep each scenario's JSON in. SY_BENCH_GLPK_S, SY_BENCH_CBC_S.
  *
  * Exits 0 when every instance ran and the smallest one (which both must prove optimal) agrees
  * to 1e-6 relative, which shows the two models are the same; 1 on any failure or when the
@@ -293,24 +294,29 @@ static json_t *generate(struct size sz, uint64_t seed)
             }
             const struct pair *q = &g->pairs[cand[pick(nc)]];
             if (q != p && q->road && chance(0.2)) {
-                double v = whole(uniform(5000, 20000));
+                /* Within what the pair carries, road cap and rail trips together. */
+                double carry = (q->road_cap < 0 ? INFINITY : q->road_cap) +
+                               (q->rail ? q->rail_trips * RAIL_LOT : 0);
+                double v = whole(uniform(0.25, 1) * fmin(20000, carry));
                 record(recs, g, i, NULL, q->to, t, "E", v);
                 g->forced_in[q->to][t] += v;
             }
         }
 
-    /* Stock: min closing at or below opening (always reachable: meet no demand, ship nothing
-     * more than forced); a max where forced inflow cannot push stock above it. */
+    /* Stock: min closing at or below opening, and a max only on nodes whose forced inflow never
+     * exceeds their demand, so keeping the opening stock in every period is always a plan (a
+     * node sheds stock only through demand or routes, and may have neither). */
     json_t *open = sheet(sc, "IUGUOpeningStock"), *close = sheet(sc, "IUGUClosingStock");
     for (int n = 0; n < g->nodes; n++) {
         row(open, json_pack("{s:s, s:f}", "IUGU CODE", g->code[n], "OPENING STOCK", g->opening[n]));
         double lo = whole(g->opening[n] * uniform(0.2, 0.6));
         bool capped = chance(0.6);
+        for (int t = 0; t < T; t++)
+            capped = capped && g->forced_in[n][t] <= g->demand[n][t];
         for (int t = 0; t < T; t++) {
-            bool fits = capped && g->forced_in[n][t] <= g->demand[n][t];
             json_t *hi =
-                fits ? json_real(whole(g->opening[n] + uniform(0.02, 0.1) * g->demand[n][t]))
-                     : NULL;
+                capped ? json_real(whole(g->opening[n] + uniform(0.02, 0.1) * g->demand[n][t]))
+                       : NULL;
             row(close, json_pack("{s:s, s:i, s:f, s:o*}", "IUGU CODE", g->code[n], "TIME PERIOD",
                                  t + 1, "MIN CLOSE STOCK", lo, "MAX CLOSE STOCK", hi));
         }
@@ -603,6 +609,14 @@ int main(void)
             die("generated scenario refused", err);
         if (json_dump_file(j, file, JSON_COMPACT) < 0)
             die("writing the scenario", file);
+        const char *dump = getenv("SY_BENCH_DUMP");
+        if (dump && *dump) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/bench_optimizer_%dx%dx%d_seed%llu.json", dump,
+                     sz[k].ius, sz[k].gus, sz[k].periods, (unsigned long long)seed);
+            if (json_dump_file(j, path, JSON_INDENT(1)) < 0)
+                die("SY_BENCH_DUMP", path);
+        }
         model_size(sc, o);
         if (o->cols < out[smallest].cols)
             smallest = k;
