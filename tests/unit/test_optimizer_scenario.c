@@ -55,16 +55,14 @@ static void well_formed_scenario_reads_with_defaults(void **state)
     char err[512] = "";
     (void)state;
 
-    int
-        rc =
-            read_text("{" BASE_NODES "," CAP "," COST ","
-                      "\"ClinkerDemand\": [{\"IUGU CODE\": \"GU_1\", \"TIME PERIOD\": 2, "
-                      "\"DEMAND\": 60,"
-                      " \"MIN FULFILLMENT (%)\": 50}],"
-                      "\"LogisticsIUGU\": [" ROUTE("GU_1", "T2",
-                                                   ", \"QUANTITY MULTIPLIER\": 30, \"MAX TRIPS\": "
-                                                   "2") "," ROUTE("IU_1", "T1",
-                                                                  "") "],"
+    int rc = read_text(
+        "{" BASE_NODES "," CAP "," COST ","
+        "\"ClinkerDemand\": [{\"IUGU CODE\": \"GU_1\", \"TIME PERIOD\": 2, "
+        "\"DEMAND\": 60,"
+        " \"MIN FULFILLMENT (%)\": 50}],"
+        "\"LogisticsIUGU\": [" ROUTE("GU_1", "T2",
+                                     ", \"QUANTITY MULTIPLIER\": 30, \"MAX TRIPS\": "
+                                     "2") "," ROUTE("IU_1", "T1", "") "],"
                                                                       "\"IUGUOpeningStock\": "
                                                                       "[{\"IUGU CODE\": \"GU_1\", "
                                                                       "\"OPENING STOCK\": 7}],"
@@ -85,7 +83,7 @@ static void well_formed_scenario_reads_with_defaults(void **state)
                                                                       "\"BOUND TYPEID\": \"G\", "
                                                                       "\"VALUE TYPEID\": \"C\", "
                                                                       "\"Value\": 60}]}",
-                      &sc, err, sizeof err);
+        &sc, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(sc->nnodes, 2);
