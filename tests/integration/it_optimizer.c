@@ -31,6 +31,7 @@
 
 #include "cm_worker.h"
 #include "harness.h"
+#include "op_scenario.h"
 #include "sy/amqp.h"
 #include "sy/err.h"
 #include "sy/json.h"
@@ -203,57 +204,6 @@ static json_t *solve_data(const char *run, json_t *scenario, json_t *options)
     if (options)
         json_object_set_new(d, "options", options);
     return d;
-}
-
-static unsigned lcg(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (*s >> 16) & 0x7fff;
-}
-
-/* Rail-only lots of 3000 t against demands that are not multiples of a lot: thousands of
- * integer trips, a search that takes long to close (as the core's own tests build it). */
-static json_t *hard_scenario(int ius, int gus, int periods)
-{
-    json_t *j = json_object(), *types = json_array(), *cap = json_array(), *cost = json_array(),
-           *dem = json_array(), *log = json_array();
-    unsigned seed = 7;
-    char code[16], from[16];
-
-    for (int i = 0; i < ius + gus; i++) {
-        snprintf(code, sizeof code, i < ius ? "IU_%03d" : "GU_%03d", i);
-        json_array_append_new(
-            types, json_pack("{s:s,s:s}", "IUGU CODE", code, "PLANT TYPE", i < ius ? "IU" : "GU"));
-        for (int t = 1; t <= periods; t++) {
-            if (i < ius) {
-                json_array_append_new(cap,
-                                      json_pack("{s:s,s:i,s:i}", "IU CODE", code, "TIME PERIOD", t,
-                                                "CAPACITY", 20000 + (int)lcg(&seed) % 20000));
-                json_array_append_new(cost,
-                                      json_pack("{s:s,s:i,s:i}", "IU CODE", code, "TIME PERIOD", t,
-                                                "PRODUCTION COST", 1400 + (int)lcg(&seed) % 800));
-                continue;
-            }
-            json_array_append_new(dem, json_pack("{s:s,s:i,s:i}", "IUGU CODE", code, "TIME PERIOD",
-                                                 t, "DEMAND", 500 + (int)lcg(&seed) % 7000));
-            for (int k = 0; k < ius; k++) {
-                snprintf(from, sizeof from, "IU_%03d", k);
-                json_array_append_new(log, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i}", "FROM IU CODE",
-                                                     from, "TO IUGU CODE", code, "TRANSPORT CODE",
-                                                     "T2", "TIME PERIOD", t, "FREIGHT COST",
-                                                     100 + (int)lcg(&seed) % 900,
-                                                     "QUANTITY MULTIPLIER", 3000));
-            }
-        }
-    }
-    json_object_set_new(j, "IUGUType", types);
-    json_object_set_new(j, "ClinkerCapacity", cap);
-    json_object_set_new(j, "ProductionCost", cost);
-    json_object_set_new(j, "ClinkerDemand", dem);
-    json_object_set_new(j, "LogisticsIUGU", log);
-    json_object_set_new(j, "Settings",
-                        json_pack("{s:f,s:f}", "holding_cost", 37.0, "unmet_penalty", 10000.0));
-    return j;
 }
 
 /* The shipment of mode in the first period of a result. */
@@ -439,8 +389,9 @@ static void long_search_cancelled_keeps_its_best_plan(void **state)
     (void)state;
 
     run_id(run, sizeof run, "cancel");
-    publish("optimizer.solve", NULL,
-            solve_data(run, hard_scenario(6, 30, 6), json_pack("{s:f}", "time_limit_s", 600.0)));
+    publish(
+        "optimizer.solve", NULL,
+        solve_data(run, th_op_hard_scenario(6, 30, 6), json_pack("{s:f}", "time_limit_s", 600.0)));
     /* A first plan, seen in the progress, then the cancel, as a message of its own. */
     while (progress_seen(run, &last) == 0 || !json_is_number(json_object_get(last, "incumbent"))) {
         check_alive();
@@ -475,7 +426,7 @@ static void memory_limit_breach_is_a_clean_error(void **state)
 
     run_id(run, sizeof run, "memory");
     publish("optimizer.solve", NULL,
-            solve_data(run, hard_scenario(10, 80, 6),
+            solve_data(run, th_op_hard_scenario(10, 80, 6),
                        json_pack("{s:i, s:f}", "mem_limit_mb", 1, "time_limit_s", 60.0)));
     res = wait_result(run, WAIT_MS);
     expect_status(res, "error");
@@ -663,8 +614,9 @@ static void sigterm_mid_solve_gives_the_run_back_for_a_rerun(void **state)
 
     run_id(run, sizeof run, "sigterm");
     snprintf(id, sizeof id, "optimizer.result:%s", run);
-    publish("optimizer.solve", NULL,
-            solve_data(run, hard_scenario(6, 30, 6), json_pack("{s:f}", "time_limit_s", 6.0)));
+    publish(
+        "optimizer.solve", NULL,
+        solve_data(run, th_op_hard_scenario(6, 30, 6), json_pack("{s:f}", "time_limit_s", 6.0)));
     while (progress_seen(run, &last) == 0) {
         check_alive();
         if (th_now_ms() > end)
