@@ -282,6 +282,65 @@ static void print_table(FILE *f, const struct sy_conf_key *keys)
                 keys[i].help ? keys[i].help : "");
 }
 
+/* Markdown of a settings table, for the README's configuration reference. The text cells are
+ * escaped so a `|` cannot split a row nor a `<` start HTML; defaults under the source tree the
+ * binary was built from are shown as <root>/..., so the output is the same in every checkout. */
+static void md_text(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (strchr("|<>*`\\", *s))
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+static void md_default(FILE *f, const char *def)
+{
+    size_t root = strlen(SY_DEFAULT_ROOT);
+
+    if (!def) {
+        fputs("*unset*", f);
+        return;
+    }
+    fputc('`', f);
+    if (strncmp(def, SY_DEFAULT_ROOT, root) == 0 && def[root] == '/') {
+        fputs("<root>", f);
+        def += root;
+    }
+    for (; *def; def++) {
+        if (*def == '|')
+            fputc('\\', f);
+        fputc(*def, f);
+    }
+    fputc('`', f);
+}
+
+static void md_row(FILE *f, const struct sy_conf_key *k)
+{
+    fprintf(f, "| `%s` | ", k->name);
+    md_default(f, k->def);
+    fputs(" | ", f);
+    if (k->flags & SY_CONF_REQUIRED)
+        fputs("**required**; ", f);
+    md_text(f, k->help);
+    if (k->type == SY_CONF_SECRET)
+        fprintf(f, " (secret; also `%s_FILE`)", k->name);
+    else if (k->type == SY_CONF_URL)
+        fprintf(f, " (also `%s_FILE`)", k->name);
+    fputs(" |\n", f);
+}
+
+static void print_markdown(FILE *f, const struct sy_conf_key *keys)
+{
+    if (!keys || !keys[0].name) {
+        fputs("No settings of its own.\n", f);
+        return;
+    }
+    fputs("| setting | default | meaning |\n|---|---|---|\n", f);
+    for (size_t i = 0; keys[i].name; i++)
+        md_row(f, &keys[i]);
+}
+
 static void print_help(const struct sy_handler *h)
 {
     if (h->run)
@@ -298,6 +357,12 @@ static void print_help(const struct sy_handler *h)
         printf("\nSettings of %s:\n", h->name);
         print_table(stdout, h->conf);
     }
+    printf("\nOptions:\n"
+           "  --help, -h                  this text\n"
+           "  --version                   the version\n"
+           "  --config-markdown           the settings of %s as a Markdown table\n"
+           "  --config-markdown=runtime   the settings every worker has, as a Markdown table\n",
+           h->name);
     printf("\nExit codes: 0 clean stop, 78 bad configuration, 1 fatal error.\n");
 }
 
@@ -345,6 +410,14 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
         }
         if (strcmp(argv[i], "--version") == 0) {
             printf("sy-%s (switchyard) %s\n", h->name, SY_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config-markdown") == 0) {
+            print_markdown(stdout, h->conf);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config-markdown=runtime") == 0) {
+            print_markdown(stdout, settings_keys);
             return 0;
         }
         fprintf(stderr,
