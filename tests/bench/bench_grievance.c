@@ -12,7 +12,8 @@
  * grm_sync row must be pushed, and nothing may be dead-lettered. Rounds (SY_BENCH_ROUNDS, default
  * "B4F1PB"): B the baseline; 4 and 1 sy-grievance with 4 (the default) and 1 handler threads; P 4
  * threads with GRM_INTEGRATION_ENABLED=false, what PostgreSQL alone costs; F 4 threads with
- * SY_PREFETCH=1000 (the runtime's default is 256, under the handler's batches of 500). N defaults
+ * SY_PREFETCH=1000 (the runtime's default is 256, under the handler's batches of 500); D and Q 2
+ * and 4 replicas of 4 threads each on the same queue (their peak RSS summed). N defaults
  * to 100000 (SY_BENCH_N). The run works in a GRM table of its own (grm_<run>, made from the
  * reference schema's DDL) named by a grm.yaml of its own, and removes its rows, table and files at
  * the end. Prints figures and ratios; exits 0 when it ran and every round verified, 1 otherwise
@@ -259,8 +260,10 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 
 /* --- a round of sy-grievance ----------------------------------------------------------------- */
 
+#define REPLICAS_MAX 4
+
 struct round {
-    char kind;           /* '4', '1' or 'P' */
+    char kind;           /* '4', '1', 'P', 'F', 'D' or 'Q' */
     double pg_s, both_s; /* start to all rows in PostgreSQL, and in both */
     double cpu_s;
     long peak_kb;
@@ -276,48 +279,67 @@ static const char *kind_name(char kind)
         return "4 threads, PG only";
     case 'F':
         return "4 thr, prefetch 1000";
+    case 'D':
+        return "2 replicas x 4 thr";
+    case 'Q':
+        return "4 replicas x 4 thr";
     default:
         return "4 threads, PG + GRM";
     }
 }
 
-/* Starts sy-grievance on the pre-filled queue and times it; then verifies what it did. */
+/* Replicas of a round: 2 for D, 4 for Q, else 1. */
+static int replicas_of(char kind)
+{
+    return kind == 'D' ? 2 : kind == 'Q' ? REPLICAS_MAX : 1;
+}
+
+/* Starts sy-grievance (its replicas) on the pre-filled queue and times it; then verifies what it
+ * did. */
 static void run_worker(struct bench *b, const char *bin, int r, long n, struct round *out)
 {
     bool grm = out->kind != 'P';
-    char http[64], map[1300], files[1300], enabled[64], threads[64], instance[96];
-    int port = th_free_port();
-    snprintf(http, sizeof http, "SY_HTTP_ADDR=127.0.0.1:%d", port);
-    snprintf(map, sizeof map, "SY_GRM_MAP=%s", b->map);
-    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", b->files);
-    snprintf(enabled, sizeof enabled, "GRM_INTEGRATION_ENABLED=%s", grm ? "true" : "false");
-    snprintf(threads, sizeof threads, "SY_HANDLER_THREADS=%d", out->kind == '1' ? 1 : 4);
-    snprintf(instance, sizeof instance, "SY_INSTANCE=bench-grievance-%s-%d", b->run, r);
-    const char *env[] = {http,
-                         map,
-                         files,
-                         enabled,
-                         threads,
-                         instance,
-                         "SY_LOG_LEVEL=warn",
-                         out->kind == 'F' ? "SY_PREFETCH=1000" : NULL,
-                         NULL};
-
-    struct th_proc w;
+    int nw = replicas_of(out->kind), port[REPLICAS_MAX];
+    struct th_proc w[REPLICAS_MAX];
     long long in_pg = 0, in_grm = 0;
     double t0 = th_mono_s(), now = t0;
     out->pg_s = out->both_s = 0;
     out->ok = false;
-    if (th_proc_spawn(&w, bin, env) != 0)
-        die(bin, "cannot start");
+    for (int k = 0; k < nw; k++) {
+        char http[64], map[1300], files[1300], enabled[64], threads[64], instance[96];
+        port[k] = th_free_port();
+        snprintf(http, sizeof http, "SY_HTTP_ADDR=127.0.0.1:%d", port[k]);
+        snprintf(map, sizeof map, "SY_GRM_MAP=%s", b->map);
+        snprintf(files, sizeof files, "SY_FILES_ROOT=%s", b->files);
+        snprintf(enabled, sizeof enabled, "GRM_INTEGRATION_ENABLED=%s", grm ? "true" : "false");
+        snprintf(threads, sizeof threads, "SY_HANDLER_THREADS=%d", out->kind == '1' ? 1 : 4);
+        snprintf(instance, sizeof instance, "SY_INSTANCE=bench-grievance-%s-%d-%d", b->run, r, k);
+        const char *env[] = {http,
+                             map,
+                             files,
+                             enabled,
+                             threads,
+                             instance,
+                             "SY_LOG_LEVEL=warn",
+                             out->kind == 'F' ? "SY_PREFETCH=1000" : NULL,
+                             NULL};
+        if (th_proc_spawn(&w[k], bin, env) != 0)
+            die(bin, "cannot start");
+    }
     while ((in_pg < n || (grm && in_grm < n)) && now - t0 < ROUND_MAX_S) {
         th_sleep_ms(POLL_MS);
-        if (th_proc_wait(&w, 0) == 0) {
-            th_proc_dump_log(&w, 40);
-            fprintf(stderr, "bench_grievance: sy-grievance exited with %d\n", w.exit_status);
-            return;
+        long long m = 0;
+        for (int k = 0; k < nw; k++) {
+            if (th_proc_wait(&w[k], 0) == 0) {
+                th_proc_dump_log(&w[k], 40);
+                fprintf(stderr, "bench_grievance: sy-grievance exited with %d\n", w[k].exit_status);
+                for (int j = 0; j < nw; j++)
+                    th_proc_cleanup(&w[j]);
+                return;
+            }
+            long long s = in_pg < n ? stored(port[k]) : n;
+            m = m < 0 || s < 0 ? -1 : m + s;
         }
-        long long m = in_pg < n ? stored(port) : n;
         double at = th_mono_s() - t0;
         if (in_pg < n && (m < 0 || m >= n) && (in_pg = pg_count(b, r)) >= n)
             out->pg_s = at;
@@ -328,24 +350,34 @@ static void run_worker(struct bench *b, const char *bin, int r, long n, struct r
     }
     if (!grm)
         out->both_s = out->pg_s;
-    out->cpu_s = th_cpu_s(w.pid);
-    out->peak_kb = th_status_kb(w.pid, "VmHWM");
+    out->cpu_s = 0;
+    out->peak_kb = 0;
+    for (int k = 0; k < nw; k++) {
+        out->cpu_s += th_cpu_s(w[k].pid);
+        out->peak_kb += th_status_kb(w[k].pid, "VmHWM");
+    }
     if (in_pg < n || (grm && in_grm < n)) {
         fprintf(stderr,
                 "bench_grievance: after %.0f s %lld of %ld grievances in PostgreSQL, %lld in the "
                 "GRM\n",
                 now - t0, in_pg, n, in_grm);
-        th_proc_dump_log(&w, 40);
-        th_proc_cleanup(&w);
+        for (int k = 0; k < nw; k++) {
+            th_proc_dump_log(&w[k], 40);
+            th_proc_cleanup(&w[k]);
+        }
         return;
     }
     /* Rows are committed before their messages are acked: let the acks land, then stop. */
     for (int i = 0; i < 100 && th_queue_depth(b->a, b->queue) > 0; i++)
         th_sleep_ms(POLL_MS);
-    th_proc_signal(&w, SIGTERM);
-    if (th_proc_wait(&w, 30000) != 0)
-        th_proc_cleanup(&w);
-    int warnings = th_log_count(&w, "\"level\":\"warn\"") + th_log_count(&w, "\"level\":\"error\"");
+    int warnings = 0;
+    for (int k = 0; k < nw; k++) {
+        th_proc_signal(&w[k], SIGTERM);
+        if (th_proc_wait(&w[k], 30000) != 0)
+            th_proc_cleanup(&w[k]);
+        warnings +=
+            th_log_count(&w[k], "\"level\":\"warn\"") + th_log_count(&w[k], "\"level\":\"error\"");
+    }
 
     char mids[64], gids[64];
     snprintf(mids, sizeof mids, "bm-%s-%d-%%", b->run, r);
@@ -366,8 +398,8 @@ static void run_worker(struct bench *b, const char *bin, int r, long n, struct r
            done, tasks, pushed, pending, history, dead, left, warnings);
     out->ok = tasks == n && done == n && history == n && dead == 0 && left == 0 &&
               (grm ? pushed == n && pending == 0 : pending == n);
-    if (!out->ok || warnings > 0)
-        th_proc_dump_log(&w, 20);
+    for (int k = 0; k < nw && (!out->ok || warnings > 0); k++)
+        th_proc_dump_log(&w[k], 20);
 }
 
 /* --- the run ------------------------------------------------------------------------------- */
@@ -416,9 +448,9 @@ int main(void)
     const char *rounds = getenv("SY_BENCH_ROUNDS") ? getenv("SY_BENCH_ROUNDS") : "B4F1PB";
     if (n < 1 || n > 1000000)
         die("SY_BENCH_N", "not a count from 1 to 1000000");
-    if (strlen(rounds) > ROUNDS_MAX || strspn(rounds, "B41PF") != strlen(rounds))
-        die("SY_BENCH_ROUNDS",
-            "at most 10 of B (baseline), 4, 1 (threads), P (PG only), F (prefetch 1000)");
+    if (strlen(rounds) > ROUNDS_MAX || strspn(rounds, "B41PFDQ") != strlen(rounds))
+        die("SY_BENCH_ROUNDS", "at most 10 of B (baseline), 4, 1 (threads), P (PG only), F "
+                               "(prefetch 1000), D, Q (2 and 4 replicas)");
 
     struct bench *b = calloc(1, sizeof *b);
     char path[1200], err[512];
