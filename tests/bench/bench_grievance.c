@@ -19,7 +19,6 @@
  * the end. Prints figures and ratios; exits 0 when it ran and every round verified, 1 otherwise
  * (77: a service it needs is not configured). */
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -249,15 +248,6 @@ static void write_map(const struct bench *b)
         die(b->map, strerror(errno));
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* --- a round of sy-grievance ----------------------------------------------------------------- */
 
 #define REPLICAS_MAX 4
@@ -433,7 +423,7 @@ static void cleanup(struct bench *b)
     if (sy_mysql_exec(b->my, sql, 0, NULL, NULL) != 0)
         fprintf(stderr, "bench_grievance: %s: %s\n", sql, sy_mysql_error(b->my));
     th_purge_worker(b->a, b->topo, WORKER);
-    nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_tree(b->dir);
 }
 
 int main(void)

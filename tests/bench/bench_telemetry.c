@@ -26,7 +26,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -606,15 +605,6 @@ static void run_kills(struct bench *b, int r, struct round *o)
 
 /* --- the run -------------------------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* A stopped worker's or the bare client's session would stay in the run's share group and take
  * a share of the next round's messages. */
 static void drop_session(struct bench *b, int r)
@@ -659,7 +649,7 @@ static void cleanup(struct bench *b)
     }
     if (rc)
         redisFree(rc);
-    nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_tree(b->dir);
 }
 
 static const char *kind_name(char kind)

@@ -165,15 +165,6 @@ static char *read_all(const char *path)
     return text;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static size_t nfiles_found;
 static char file_found[1400];
 
@@ -763,7 +754,7 @@ static int group_teardown(void **state)
         drain_announcements(f);
     }
     if (f->dir[0])
-        nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        th_rm_tree(f->dir);
     for (size_t i = 0; i < f->nann; i++) {
         free(f->ann[i].id);
         json_decref(f->ann[i].env);

@@ -2,6 +2,8 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
@@ -174,6 +176,20 @@ int th_log_count(const struct th_proc *p, const char *needle)
             n++;
     fclose(fp);
     return n;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void th_rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int th_write_file(const char *path, const char *text)

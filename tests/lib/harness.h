@@ -43,6 +43,8 @@ int th_log_count(const struct th_proc *p, const char *needle);
 
 /* Writes text to path, replacing what was there: 0, or -1 with errno set. */
 int th_write_file(const char *path, const char *text);
+/* Removes path and, for a folder, everything below it (links not followed); best effort. */
+void th_rm_tree(const char *path);
 
 /* Runs bin with args (NULL-terminated, argv[1..]) and waits at most timeout_ms: env entries
  * "K=V" set and "K" alone unset a variable in the child only. Its stdout and stderr come back
