@@ -150,31 +150,42 @@ static bool inside_tx(const struct sy_pg *pg)
     return pg->in_tx || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 }
 
-/* The one path every statement takes. nparams < 0 means "run sql as a script with PQexec"
- * (migrations only). */
-static int pg_run(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,
-                  PGresult **out)
+/* What every statement checks before it is sent: a transaction lost with its connection
+ * refuses until rolled back; a connection lost while idle (or by an earlier failure) is reset,
+ * since nothing was sent yet, unless a transaction died with the old session. *in_tx says
+ * whether one is open, *reset_done whether the connection was just made again. 0 or
+ * -SY_ECONN. */
+static int before_send(struct sy_pg *pg, bool *in_tx, bool *reset_done)
 {
-    *out = NULL;
     pg->state[0] = '\0';
+    *reset_done = false;
     if (pg->tx_lost) {
         set_err(pg, "%s", "the transaction was lost with the connection; roll it back");
         return -SY_ECONN;
     }
-    bool in_tx = inside_tx(pg);
-    bool reset_done = false;
+    *in_tx = inside_tx(pg);
     if (PQstatus(pg->conn) == CONNECTION_BAD) {
-        /* Lost while idle (or by an earlier failure): nothing was sent yet, so resetting and
-         * running the statement is safe, unless a transaction died with the old session. */
-        if (in_tx) {
+        if (*in_tx) {
             pg->tx_lost = true;
             set_err(pg, "%s", "connection lost inside a transaction");
             return -SY_ECONN;
         }
         if (pg->no_reset || pg_reset(pg) != 0)
             return -SY_ECONN;
-        reset_done = true;
+        *reset_done = true;
     }
+    return 0;
+}
+
+/* The one path every statement takes. nparams < 0 means "run sql as a script with PQexec"
+ * (migrations only). */
+static int pg_run(struct sy_pg *pg, const char *sql, int nparams, const char *const *params,
+                  PGresult **out)
+{
+    *out = NULL;
+    bool in_tx, reset_done;
+    if (before_send(pg, &in_tx, &reset_done) != 0)
+        return -SY_ECONN;
     for (;;) {
         PGresult *res = nparams < 0
                             ? PQexec(pg->conn, sql)
@@ -345,21 +356,9 @@ int sy_pg_copy(struct sy_pg *pg, const char *copy_sql, const char *data, size_t 
         return -SY_EINVAL;
     if (rows)
         *rows = 0;
-    pg->state[0] = '\0';
-    if (pg->tx_lost) {
-        set_err(pg, "%s", "the transaction was lost with the connection; roll it back");
-        return -SY_ECONN;
-    }
-    bool in_tx = inside_tx(pg);
-    if (PQstatus(pg->conn) == CONNECTION_BAD) {
-        if (in_tx) {
-            pg->tx_lost = pg->in_tx;
-            set_err(pg, "%s", "connection lost inside a transaction");
-            return -SY_ECONN;
-        }
-        if (pg->no_reset || pg_reset(pg) != 0)
-            return -SY_ECONN;
-    }
+    bool in_tx, reset_done;
+    if ((rc = before_send(pg, &in_tx, &reset_done)) != 0)
+        return rc;
     r = PQexec(pg->conn, copy_sql);
     if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
         rc = check_result(pg, r);
