@@ -246,3 +246,14 @@ char *syctl_base64(const void *p, size_t len)
     *o = '\0';
     return out;
 }
+
+int syctl_print_json(json_t *j, const char *what)
+{
+    int rc = j && json_dumpf(j, stdout, JSON_COMPACT) == 0 ? 0 : -1;
+
+    json_decref(j);
+    if (rc != 0)
+        return syctl_fail(SYCTL_EXIT_FAIL, "%s: cannot write the output", what);
+    putchar('\n');
+    return SYCTL_OK;
+}

@@ -205,13 +205,8 @@ static int apikey_list(struct syctl *c, const struct syctl_args *a)
                 arr = NULL;
             }
         }
-        rc = arr && json_dumpf(arr, stdout, JSON_COMPACT) == 0 ? 0 : -SY_ENOMEM;
-        json_decref(arr);
         sy_pg_res_free(res);
-        if (rc < 0)
-            return syctl_fail(SYCTL_EXIT_FAIL, "apikey list: cannot write the output");
-        putchar('\n');
-        return SYCTL_OK;
+        return syctl_print_json(arr, "apikey list");
     }
     printf("%-12s  %-8s  %-20s  %-20s  %-20s  %s\n", "ID", "ROLE", "CREATED", "LAST USED",
            "REVOKED", "NAME");

@@ -314,13 +314,8 @@ static int hook_list(struct syctl *c, const struct syctl_args *a)
                 arr = NULL;
             }
         }
-        rc = arr && json_dumpf(arr, stdout, JSON_COMPACT) == 0 ? 0 : -SY_ENOMEM;
-        json_decref(arr);
         sy_pg_res_free(res);
-        if (rc != 0)
-            return syctl_fail(SYCTL_EXIT_FAIL, "glpi hook list: cannot write the output");
-        putchar('\n');
-        return SYCTL_OK;
+        return syctl_print_json(arr, "glpi hook list");
     }
     printf("%-16s  %-7s  %-6s  %-4s  %-8s  %-7s  %-7s  %-17s  %s\n", "HOOK", "SYNC", "ENTITY",
            "TYPE", "CATEGORY", "DEFUSER", "SECRETS", "PEOPLE/TICKETS/FU", "API URL");

@@ -84,13 +84,8 @@ static int status(struct syctl *c, const struct syctl_args *a)
                 arr = NULL;
             }
         }
-        rc = arr && json_dumpf(arr, stdout, JSON_COMPACT) == 0 ? 0 : -SY_ENOMEM;
-        json_decref(arr);
         sy_pg_res_free(res);
-        if (rc != 0)
-            return syctl_fail(SYCTL_EXIT_FAIL, "ingest status: cannot write the output");
-        putchar('\n');
-        return SYCTL_OK;
+        return syctl_print_json(arr, "ingest status");
     }
     printf("%-24s  %-20s  %-20s  %-30s  %s\n", "SOURCE", "LAST POLL", "LAST OK", "CURSOR",
            "LISTED/STORED/DUP/REJ  DOCUMENTS  LAST ERROR");

@@ -415,17 +415,6 @@ static int query(struct syctl *c, const char *what, const char *sql, int n, cons
     return SYCTL_OK;
 }
 
-static int print_json(json_t *j, const char *what)
-{
-    int rc = j && json_dumpf(j, stdout, JSON_COMPACT) == 0 ? 0 : -1;
-
-    json_decref(j);
-    if (rc != 0)
-        return syctl_fail(SYCTL_EXIT_FAIL, "optimizer %s: cannot write the output", what);
-    putchar('\n');
-    return SYCTL_OK;
-}
-
 static int runs(struct syctl *c, const struct syctl_args *a)
 {
     unsigned long long limit = RUNS_LIMIT;
@@ -451,7 +440,7 @@ static int runs(struct syctl *c, const struct syctl_args *a)
                 arr = NULL;
             }
         sy_pg_res_free(res);
-        return print_json(arr, "runs");
+        return syctl_print_json(arr, "optimizer runs");
     }
     printf("%-36s  %-8s  %-12s  %-10s  %-16s  %-10s  %-8s  %-20s  %s\n", "RUN", "KIND", "DATASET",
            "STATUS", "OBJECTIVE", "GAP", "SECONDS", "QUEUED", "REASON");
@@ -508,7 +497,7 @@ static int show(struct syctl *c, const struct syctl_args *a)
             json_object_set(j, "result", result ? result : json_null());
         json_decref(result);
         sy_pg_res_free(res);
-        return print_json(j, "show");
+        return syctl_print_json(j, "optimizer show");
     }
     printf("run        %s\nkind       %s\ndataset    %s\nstatus     %s%s%s\n", G(0),
            *G(1) ? G(1) : "-", *G(2) ? G(2) : "-", G(3), *G(9) ? ": " : "", G(9));

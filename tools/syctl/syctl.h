@@ -69,6 +69,10 @@ int syctl_exit_for(int err);
  * code, so callers can `return syctl_fail(SYCTL_EXIT_INPUT, "...")`. */
 int syctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Writes j (consumed; NULL stands for a failure to build it) as one line of compact JSON to
+ * stdout: SYCTL_OK, or syctl_fail's "<what>: cannot write the output". */
+int syctl_print_json(json_t *j, const char *what);
+
 /* Standard base64 of len bytes into a malloc'd NUL-terminated string, or NULL. */
 char *syctl_base64(const void *p, size_t len);
 
