@@ -9,6 +9,7 @@
 
 #include "sy/err.h"
 #include "sy/redis.h"
+#include "telemetry/buf.h"
 
 /* KEYS: the device's hash, its kind's set. ARGV: member, kind, then (metric, value, ts_us)
  * triples. Sets each metric whose stored time is older (or absent); returns how many. */
@@ -43,8 +44,7 @@ static int cmp_reading(const void *a, const void *b, void *batch)
 
 /* Text of all arguments, one after another; argv points into it once it stops growing. */
 struct args {
-    char *text;
-    size_t n, cap;
+    struct tm_buf text;
     size_t *off, *len; /* per argument */
     size_t nargs, acap;
     int *argc;
@@ -65,22 +65,13 @@ static int arg(struct args *a, const char *s, size_t n)
         a->len = len;
         a->acap = cap;
     }
-    if (a->cap - a->n < n + 1) {
-        size_t cap = a->cap ? a->cap : 65536;
-        char *t;
-
-        while (cap - a->n < n + 1)
-            cap *= 2;
-        if (!(t = realloc(a->text, cap)))
-            return -SY_ENOMEM;
-        a->text = t;
-        a->cap = cap;
-    }
-    memcpy(a->text + a->n, s, n);
-    a->text[a->n + n] = '\0';
-    a->off[a->nargs] = a->n;
+    if (tm_buf_grow(&a->text, n + 1) != 0)
+        return -SY_ENOMEM;
+    memcpy(a->text.p + a->text.n, s, n);
+    a->text.p[a->text.n + n] = '\0';
+    a->off[a->nargs] = a->text.n;
     a->len[a->nargs++] = n;
-    a->n += n + 1;
+    a->text.n += n + 1;
     return 0;
 }
 
@@ -114,7 +105,7 @@ static int command_end(struct args *a, size_t first)
 
 static void args_free(struct args *a)
 {
-    free(a->text);
+    tm_buf_free(&a->text);
     free(a->off);
     free(a->len);
     free(a->argc);
@@ -164,7 +155,7 @@ static int write_all(struct tm_latest *l, struct sy_redis *r, const struct tm_ba
     if (!(argv = malloc(a.nargs * sizeof *argv)))
         goto out;
     for (size_t i = 0; i < a.nargs; i++)
-        argv[i] = a.text + a.off[i];
+        argv[i] = a.text.p + a.off[i];
     rc = sy_redis_pipeline(r, a.ncmd, a.argc, argv, a.len, NULL);
     if (rc == 0)
         *devices = a.ncmd;
