@@ -259,6 +259,8 @@ static int commit_each(struct tele *g, struct tm_batch *b, int32_t *ids, long lo
 
         rc = commit_batch(g, &v, ids + (v.r - b->r), &ins, &ch);
         if (rc == -SY_EDBDATA) {
+            b->good -= v.good;
+            b->rejected += v.good;
             for (size_t i = 0; i < v.n; i++)
                 if (!b->r[start + i].why[0])
                     snprintf(b->r[start + i].why, sizeof b->r[start + i].why,
@@ -277,13 +279,9 @@ static int commit_each(struct tele *g, struct tm_batch *b, int32_t *ids, long lo
 static void count_batch(struct tele *g, const struct tm_batch *b, long long inserted,
                         size_t changes)
 {
-    size_t good = 0, rejected = 0;
-
-    for (size_t i = 0; i < b->n; i++)
-        b->r[i].why[0] ? rejected++ : good++;
     sy_counter_add(g->stored, (uint64_t)inserted);
-    sy_counter_add(g->duplicates, good - (size_t)inserted);
-    sy_counter_add(g->rejected, rejected);
+    sy_counter_add(g->duplicates, b->good - (size_t)inserted);
+    sy_counter_add(g->rejected, b->rejected);
     sy_counter_add(g->batches, 1);
     sy_counter_add(g->alerts, changes);
     if (changes)
