@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 
@@ -368,14 +369,6 @@ static void on_unsubscribe_failed(void *ctx, MQTTAsync_failureData5 *r)
     atomic_store(&m->unsubscribed, -1);
 }
 
-static long long now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Disconnects (ending the session with end_session) and frees everything. */
 static void finish(struct sy_mqtt *m, bool end_session)
 {
@@ -429,7 +422,7 @@ void sy_mqtt_stop(struct sy_mqtt *m)
 void sy_mqtt_leave(struct sy_mqtt *m, int quiet_ms, int max_ms)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    long long end = now_ms() + max_ms, quiet_since;
+    long long end = sy_mono_ms() + max_ms, quiet_since;
     unsigned long seen;
 
     if (!m)
@@ -450,7 +443,7 @@ void sy_mqtt_leave(struct sy_mqtt *m, int quiet_ms, int max_ms)
         finish(m, false);
         return;
     }
-    while (atomic_load(&m->unsubscribed) == 0 && now_ms() < end)
+    while (atomic_load(&m->unsubscribed) == 0 && sy_mono_ms() < end)
         usleep(10000);
     if (atomic_load(&m->unsubscribed) != 1) {
         sy_log_warn("mqtt.leave", "%s did not confirm the unsubscription: keeping the session",
@@ -460,12 +453,12 @@ void sy_mqtt_leave(struct sy_mqtt *m, int quiet_ms, int max_ms)
     }
     /* What was queued or in flight for us still comes: take it before ending the session. */
     seen = atomic_load(&m->arrived);
-    quiet_since = now_ms();
-    while (now_ms() < end && now_ms() - quiet_since < quiet_ms) {
+    quiet_since = sy_mono_ms();
+    while (sy_mono_ms() < end && sy_mono_ms() - quiet_since < quiet_ms) {
         usleep(10000);
         if (atomic_load(&m->arrived) != seen) {
             seen = atomic_load(&m->arrived);
-            quiet_since = now_ms();
+            quiet_since = sy_mono_ms();
         }
     }
     sy_log_info("mqtt.leave", "left %s: unsubscribed, session of %s ended", m->uri, m->o.client_id);

@@ -12,6 +12,7 @@
 #include "optimizer/model.h"
 #include "optimizer/runs.h"
 #include "optimizer/scenario.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/json.h"
 #include "sy/log.h"
@@ -61,14 +62,6 @@ struct op_thread {
     struct op_g *g;
     struct sy_pg *pg;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static json_t *num_or_null(double v)
 {
@@ -226,7 +219,7 @@ static enum sy_verdict run_child(struct op_thread *t, struct sy_msg *msg, const 
     const char *inst = sy_worker_instance(t->g->w);
     struct op_child *c = NULL;
     struct op_progress p, last = {0};
-    int64_t next_check = now_ms() + CHECK_EVERY_MS, next_pub = 0;
+    int64_t next_check = sy_mono_ms() + CHECK_EVERY_MS, next_pub = 0;
     bool fresh = false, cancelled = false;
     unsigned seq = 0;
     char err[512];
@@ -245,7 +238,7 @@ static enum sy_verdict run_child(struct op_thread *t, struct sy_msg *msg, const 
             last = p;
             fresh = true;
         }
-        int64_t now = now_ms();
+        int64_t now = sy_mono_ms();
         if (fresh && now >= next_pub) {
             publish_progress(t, run_id, ++seq, &last);
             next_pub = now + t->g->conf->progress_ms;

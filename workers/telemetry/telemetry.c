@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/metrics.h"
@@ -119,22 +120,6 @@ struct tele {
     struct sy_histogram *commit_seconds;
 };
 
-static int64_t now_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* paho's receiving thread: into the spool before paho may acknowledge. A payload past the
  * size limit is kept cut (one byte over), enough for the decoder to reject it as too large. */
 static void on_message(void *ud, const char *topic, size_t topic_len, const void *payload,
@@ -146,7 +131,7 @@ static void on_message(void *ud, const char *topic, size_t topic_len, const void
     size_t tl = topic_len > TM_TOPIC_MAX ? TM_TOPIC_MAX + 1 : topic_len;
     int rc;
 
-    while ((rc = tm_spool_append(g->spool, topic, tl, payload, keep, now_us(), dup)) != 0) {
+    while ((rc = tm_spool_append(g->spool, topic, tl, payload, keep, sy_wall_us(), dup)) != 0) {
         /* No room on disk for a segment: not acknowledging is the only way not to lose it. */
         sy_log_error("telemetry.spool", "cannot spool a message (%s): trying again in 1 s",
                      sy_strerror(rc));
@@ -299,13 +284,13 @@ static int flush(struct tele *g, struct tm_batch *b, int32_t *ids)
     if (b->nm == 0)
         return 0;
     for (;;) {
-        int64_t t0 = mono_ms();
+        int64_t t0 = sy_mono_ms();
 
         rc = commit_batch(g, b, ids, &inserted, &changes);
         if (rc == -SY_EDBDATA)
             rc = commit_each(g, b, ids, &inserted, &changes);
         if (rc == 0) {
-            sy_histogram_observe(g->commit_seconds, (double)(mono_ms() - t0) / 1000.0);
+            sy_histogram_observe(g->commit_seconds, (double)(sy_mono_ms() - t0) / 1000.0);
             break;
         }
         sy_counter_add(g->db_failures, 1);
@@ -341,7 +326,7 @@ static void collect(struct tele *g, struct tm_batch *b, long long wait_ms)
 
     tm_batch_clear(b);
     while (b->n < (size_t)g->conf->batch_max) {
-        int64_t left = deadline ? deadline - mono_ms() : wait_ms;
+        int64_t left = deadline ? deadline - sy_mono_ms() : wait_ms;
 
         if (left <= 0 && deadline)
             break;
@@ -354,7 +339,7 @@ static void collect(struct tele *g, struct tm_batch *b, long long wait_ms)
             break; /* full: this record starts the next batch */
         g->pos = rec.next;
         if (!deadline)
-            deadline = mono_ms() + g->conf->batch_wait_ms;
+            deadline = sy_mono_ms() + g->conf->batch_wait_ms;
     }
 }
 
@@ -570,7 +555,7 @@ static int tm_run(void *state)
         pthread_join(g->stopper, NULL);
         g->stopper_started = false;
     }
-    for (int64_t until = mono_ms() + DRAIN_MS; mono_ms() < until;)
+    for (int64_t until = sy_mono_ms() + DRAIN_MS; sy_mono_ms() < until;)
         if (pass_on(g, 0) <= 0)
             break;
     committer_end(g);
