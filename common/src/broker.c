@@ -211,33 +211,6 @@ struct sy_broker {
 
 /* --- small helpers ------------------------------------------------------------------------- */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct timespec mono_abs(int64_t deadline_ms)
-{
-    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
-
-    return ts;
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    int rc;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    rc = pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-    return rc;
-}
-
 static void set_status(struct sy_broker *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -862,7 +835,7 @@ int sy_broker_publish(struct sy_broker *b, const struct sy_publish *p, int timeo
     struct pub_req *r;
     char *s;
     int64_t deadline = sy_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    struct timespec abs = mono_abs(deadline);
+    struct timespec abs = sy_cond_at(deadline);
     int result;
 
     if (!p || !p->routing_key || (!p->body && p->len) || p->nheaders)
@@ -876,7 +849,7 @@ int sy_broker_publish(struct sy_broker *b, const struct sy_publish *p, int timeo
     if (!r)
         return -SY_ENOMEM;
     r->body = malloc(p->len ? p->len : 1);
-    if (!r->body || cond_init_mono(&r->cv) != 0) {
+    if (!r->body || sy_cond_init(&r->cv) != 0) {
         free(r->body);
         free(r);
         return -SY_ENOMEM;
@@ -1740,7 +1713,7 @@ static size_t take(struct sy_broker *b, struct delivery **out, size_t max)
         b->q_waiters--;
     }
     if (max > 1 && h->batch_wait_ms > 0 && b->q_head) {
-        struct timespec abs = mono_abs(sy_mono_ms() + h->batch_wait_ms);
+        struct timespec abs = sy_cond_at(sy_mono_ms() + h->batch_wait_ms);
 
         for (;;) {
             while (n < max && b->q_head)
@@ -1832,9 +1805,9 @@ static void handle_one(struct sy_broker *b, void *tstate, struct delivery *d)
     if (!msg)
         return;
     sy_log_set_msg(sy_msg_id(msg), sy_msg_type(msg));
-    t0 = mono_s();
+    t0 = sy_mono_s();
     v = b->o.handler->handle(tstate, msg);
-    t0 = mono_s() - t0;
+    t0 = sy_mono_s() - t0;
     sy_histogram_observe(b->m_handler, t0);
     note_call(b, t0);
     set_verdict(d, v, msg);
@@ -1858,9 +1831,9 @@ static void handle_batch(struct sy_broker *b, void *tstate, struct delivery **ds
     }
     if (k == 0)
         return;
-    t0 = mono_s();
+    t0 = sy_mono_s();
     b->o.handler->handle_batch(tstate, msgs, k);
-    sy_histogram_observe(b->m_handler, mono_s() - t0);
+    sy_histogram_observe(b->m_handler, sy_mono_s() - t0);
     for (size_t j = 0; j < k; j++) {
         set_verdict(ds[idx[j]], sy_msg_verdict(msgs[j]), msgs[j]);
         sy_msg_destroy(msgs[j]);
@@ -1979,9 +1952,9 @@ struct sy_broker *sy_broker_new(const struct sy_broker_opts *o, char *err, size_
     pthread_mutex_init(&b->q_mu, NULL);
     pthread_mutex_init(&b->pub_mu, NULL);
     pthread_mutex_init(&b->status_mu, NULL);
-    cond_init_mono(&b->q_cv);
-    cond_init_mono(&b->idle_cv);
-    cond_init_mono(&b->start_cv);
+    sy_cond_init(&b->q_cv);
+    sy_cond_init(&b->idle_cv);
+    sy_cond_init(&b->start_cv);
     atomic_init(&b->done_head, NULL);
     snprintf(b->status, sizeof b->status, "connecting");
     /* Handler calls count as slow until a run of quick ones proves otherwise. */
@@ -2098,7 +2071,7 @@ void sy_broker_shutdown(struct sy_broker *b, struct sy_broker_stats *st)
     pthread_mutex_lock(&b->q_mu);
     while (atomic_load(&b->busy) > 0 && sy_mono_ms() < deadline) {
         int64_t until = sy_mono_ms() + 100;
-        struct timespec abs = mono_abs(until < deadline ? until : deadline);
+        struct timespec abs = sy_cond_at(until < deadline ? until : deadline);
 
         pthread_cond_timedwait(&b->idle_cv, &b->q_mu, &abs);
     }

@@ -265,15 +265,12 @@ static void *retry_main(void *arg)
                             MQTTAsync_strerror(rc));
             }
         }
-        struct timespec until;
+        struct timespec until = sy_cond_at(sy_mono_ms() + RETRY_MS);
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RETRY_MS / 1000;
         /* wakes on stop, on a failure (then waits the rest out below) and on success */
         pthread_cond_timedwait(&m->cv, &m->mu, &until);
         if (!m->stopping && !m->ever_connected && !m->connecting) {
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += RETRY_MS / 1000;
+            until = sy_cond_at(sy_mono_ms() + RETRY_MS);
             pthread_cond_timedwait(&m->cv, &m->mu, &until);
         }
     }
@@ -304,7 +301,7 @@ struct sy_mqtt *sy_mqtt_start(const struct sy_mqtt_opts *o, char *err, size_t er
     m->o.client_id = NULL; /* copies of our own, below */
     m->o.filters = NULL;
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
+    sy_cond_init(&m->cv);
     if (parse_url(m, o->url, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < o->nfilters; i++) {
@@ -393,8 +390,7 @@ static void finish(struct sy_mqtt *m, bool end_session)
             d.onFailure5 = on_disconnect_failed;
             d.context = m;
             if (MQTTAsync_disconnect(m->client, &d) == MQTTASYNC_SUCCESS) {
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += DISCONNECT_MS / 1000 + 1;
+                until = sy_cond_at(sy_mono_ms() + DISCONNECT_MS + 1000);
                 pthread_mutex_lock(&m->mu);
                 while (!m->disconnected &&
                        pthread_cond_timedwait(&m->cv, &m->mu, &until) != ETIMEDOUT)

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 #include "sy/mysql.h"
@@ -215,13 +216,6 @@ static void log_failure(const struct sy_mysql *m, int rc)
     sy_log_write(lvl, "mysql.error", -1, m->err, "statement failed: %s", sy_strerror(rc));
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Records a failure reported by the library (the server's message, never the parameters) and
  * classifies it. A lost session that took at least the read or write timeout is the client
  * giving up: Connector/C reports both as CR_SERVER_LOST and closes the socket. */
@@ -238,7 +232,7 @@ static int fail(struct sy_mysql *m, unsigned no, const char *msg, const char *sq
     if (no == CR_SERVER_LOST && started >= 0) {
         unsigned limit =
             m->t.read_timeout < m->t.write_timeout ? m->t.read_timeout : m->t.write_timeout;
-        if (now_ms() - started >= (int64_t)limit * 1000 - 50)
+        if (sy_mono_ms() - started >= (int64_t)limit * 1000 - 50)
             rc = -SY_ETIMEOUT;
     }
     return rc;
@@ -947,7 +941,7 @@ out:
 static int run_prepared(struct sy_mysql *m, const char *sql, int nparams, const char *const *params,
                         struct sy_mysql_res **out)
 {
-    int64_t started = now_ms();
+    int64_t started = sy_mono_ms();
     int rc = 0;
     MYSQL_STMT *st = stmt_get(m, sql, started, &rc);
     if (!st)
@@ -1057,7 +1051,7 @@ out:
  * transaction statements, which need no preparing. */
 static int run_text(struct sy_mysql *m, const char *sql)
 {
-    int64_t started = now_ms();
+    int64_t started = sy_mono_ms();
     if (mysql_real_query(m->conn, sql, strlen(sql)) != 0)
         return fail_conn(m, started);
     MYSQL_RES *res = mysql_store_result(m->conn);
@@ -1200,7 +1194,7 @@ int sy_mysql_ping(struct sy_mysql *m)
         return reconnect(m);
     }
     if (mysql_ping(m->conn) != 0) {
-        int rc = fail_conn(m, now_ms());
+        int rc = fail_conn(m, sy_mono_ms());
         if (m->dead && m->in_tx)
             m->tx_lost = true;
         return rc;

@@ -19,6 +19,7 @@
 
 #include "broker_int.h"
 #include "sy/amqp.h"
+#include "sy/clock.h"
 #include "sy/config.h"
 #include "sy/err.h"
 #include "sy/log.h"
@@ -159,15 +160,7 @@ int sy_worker_sleep(struct sy_worker *w, long long ms)
 
     if (!w)
         return 1;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (ms > 0) {
-        until.tv_sec += (time_t)(ms / 1000);
-        until.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    until = sy_cond_at(sy_mono_ms() + (ms > 0 ? ms : 0));
     pthread_mutex_lock(&w->stop_mu);
     while (!atomic_load(&w->stopping) &&
            pthread_cond_timedwait(&w->stop_cv, &w->stop_mu, &until) != ETIMEDOUT) {
@@ -428,14 +421,7 @@ int sy_worker_main(const struct sy_handler *h, int argc, char **argv)
     }
     pthread_mutex_init(&w.init_mu, NULL);
     pthread_mutex_init(&w.stop_mu, NULL);
-    {
-        pthread_condattr_t ca;
-
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&w.stop_cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    sy_cond_init(&w.stop_cv);
 
     /* Only the signalfd sees SIGTERM/SIGINT: blocked before any thread exists, every thread
      * inherits the mask. */

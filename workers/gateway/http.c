@@ -74,15 +74,6 @@ struct gw_call {
     const char *log_note;
 };
 
-/* Request durations are mostly under a millisecond: sy_mono_ms is too coarse for them. */
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* --- Response helpers --------------------------------------------------------------------- */
 
 static void response_clear(struct gw_response *rs)
@@ -433,7 +424,7 @@ static struct gw_call *call_new(struct gw_server *srv, struct MHD_Connection *co
     if (!c)
         return NULL;
     c->srv = srv;
-    c->start_us = mono_us();
+    c->start_us = sy_mono_us();
     c->method_cut = snprintf(c->method, sizeof c->method, "%s", method) >= (int)sizeof c->method;
     c->path = strdup(url);
     if (!c->path) {
@@ -530,7 +521,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c)
         return;
     *con_cls = NULL;
-    double ms = (double)(mono_us() - c->start_us) / 1000.0;
+    double ms = (double)(sy_mono_us() - c->start_us) / 1000.0;
     int status = c->answered ? c->status : 0;
     const char *note = c->log_note                                  ? c->log_note
                        : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""

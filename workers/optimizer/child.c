@@ -5,6 +5,7 @@
 #include "optimizer/plan.h"
 #include "optimizer/result.h"
 #include "optimizer/solve_int.h"
+#include "sy/clock.h"
 #include "sy/err.h"
 
 #include <errno.h>
@@ -47,14 +48,6 @@ struct op_child {
     size_t len, cap;
     json_t *result;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the child ---- */
 
@@ -246,7 +239,7 @@ int op_child_start(const struct op_job *job, const struct op_options *opt, struc
     double limit = opt->time_limit_s > 0 ? opt->time_limit_s : OP_CHILD_DEFAULT_S;
     struct op_options copt = *opt;
     copt.time_limit_s = limit;
-    c->deadline = now_s() + limit + OP_CHILD_GRACE_S;
+    c->deadline = sy_mono_s() + limit + OP_CHILD_GRACE_S;
     /* SIGUSR1 stays blocked until the child has its handler: an early cancel must not kill it
      * with the default action. */
     sigset_t usr1, old;
@@ -292,8 +285,8 @@ void op_child_cancel(struct op_child *c)
         return;
     c->cancelled = true;
     kill(c->pid, SIGUSR1);
-    if (now_s() + OP_CHILD_GRACE_S < c->deadline)
-        c->deadline = now_s() + OP_CHILD_GRACE_S;
+    if (sy_mono_s() + OP_CHILD_GRACE_S < c->deadline)
+        c->deadline = sy_mono_s() + OP_CHILD_GRACE_S;
 }
 
 static uint32_t be32(const char *p)
@@ -369,7 +362,7 @@ static int read_some(struct op_child *c)
 
 int op_child_poll(struct op_child *c, int timeout_ms, struct op_progress *p)
 {
-    double until = timeout_ms < 0 ? INFINITY : now_s() + timeout_ms / 1000.0;
+    double until = timeout_ms < 0 ? INFINITY : sy_mono_s() + timeout_ms / 1000.0;
 
     for (;;) {
         if (c->done)
@@ -381,7 +374,7 @@ int op_child_poll(struct op_child *c, int timeout_ms, struct op_progress *p)
             c->done = true;
             return 2;
         }
-        double now = now_s();
+        double now = sy_mono_s();
         if (now >= c->deadline)
             kill_child(c); /* the pipe then reaches EOF */
         if (now >= until)

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sy/clock.h"
 #include "sy/err.h"
 #include "sy/log.h"
 
@@ -303,8 +304,8 @@ struct tm_spool *tm_spool_open(const char *dir, size_t seg_bytes, size_t max_byt
     s->seg_bytes = seg_bytes;
     s->max_segs = max_bytes / seg_bytes < SEGS_MAX ? max_bytes / seg_bytes : SEGS_MAX;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->data, NULL);
-    pthread_cond_init(&s->space, NULL);
+    sy_cond_init(&s->data);
+    sy_cond_init(&s->space);
     if (mkdirs(dir) != 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         goto fail;
@@ -514,10 +515,7 @@ int tm_spool_read(struct tm_spool *s, struct tm_spool_pos pos, struct tm_spool_r
 
             if (waited || wait_ms <= 0)
                 return 0;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-            until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            until = sy_cond_at(sy_mono_ms() + wait_ms);
             pthread_mutex_lock(&s->mu);
             atomic_store(&s->reader_waiting, true);
             if (load_size(s->rbase + pos.off) == 0)

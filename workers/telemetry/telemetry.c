@@ -377,12 +377,10 @@ static void *committer_main(void *arg)
         struct slot *sl = &g->slot[g->commit_at];
 
         if (sl->state != FULL) {
-            struct timespec until;
+            struct timespec until = sy_cond_at(sy_mono_ms() + 1000);
 
             if (g->committer_quit)
                 break;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
             if (pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0 && g->alerts_pending) {
                 pthread_mutex_unlock(&g->mu);
                 publish_alerts(g); /* ones a broker hiccup held back */
@@ -638,7 +636,7 @@ static int tm_init(struct sy_worker *w, void **state)
     if (!g)
         return -SY_ENOMEM;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    sy_cond_init(&g->cv);
     g->w = w;
     g->conf = sy_worker_conf(w);
     g->pg_url = sy_worker_url(w, "pg");
