@@ -731,6 +731,98 @@ static void induced_failures_and_throttling_count_down(void **ts)
     reply_free(r);
 }
 
+/* POSTs a control call and returns its JSON answer's "id". */
+static long long control_id(const char *path, const char *body)
+{
+    struct reply *r = call_on(glpi.port, "POST", path, NULL, body);
+    long long id;
+
+    if (r->status != 200)
+        fail_msg("%s: %ld %s", path, r->status, r->body);
+    id = json_integer_value(json_object_get(r->json, "id"));
+    reply_free(r);
+    return id;
+}
+
+static void followups_refused_by_content_or_on_a_closed_ticket(void **ts)
+{
+    struct reply *r;
+    char body[256];
+
+    (void)ts;
+    fresh();
+    long long tid = create("Ticket", "{\"name\": \"t\", \"content\": \"c\"}");
+
+    control("/_fake/faults", "{\"refuse_content\": \"forbidden words\"}");
+    snprintf(body, sizeof body,
+             "{\"input\": {\"itemtype\": \"Ticket\", \"items_id\": %lld, \"content\": "
+             "\"some forbidden words here\"}}",
+             tid);
+    r = api("POST", "ITILFollowup/", body);
+    expect_error(r, 400, "ERROR_GLPI_ADD");
+    assert_string_equal(json_string_value(json_array_get(r->json, 1)),
+                        "A rule refused the followup");
+    reply_free(r);
+    /* Other content goes through. */
+    snprintf(body, sizeof body,
+             "{\"itemtype\": \"Ticket\", \"items_id\": %lld, \"content\": "
+             "\"fine\"}",
+             tid);
+    create("ITILFollowup", body);
+    control("/_fake/faults", "{\"refuse_content\": \"\"}");
+    snprintf(body, sizeof body,
+             "{\"itemtype\": \"Ticket\", \"items_id\": %lld, \"content\": \"forbidden words\"}",
+             tid);
+    create("ITILFollowup", body);
+
+    /* A ticket closed in GLPI takes no followup. */
+    snprintf(body, sizeof body,
+             "{\"itemtype\": \"Ticket\", \"id\": %lld, \"input\": {\"status\": 6}}", tid);
+    assert_int_equal(control_id("/_fake/update", body), tid);
+    snprintf(body, sizeof body,
+             "{\"input\": {\"itemtype\": \"Ticket\", \"items_id\": %lld, \"content\": "
+             "\"late\"}}",
+             tid);
+    r = api("POST", "ITILFollowup/", body);
+    expect_error(r, 400, "ERROR_GLPI_ADD");
+    reply_free(r);
+    json_t *st = state();
+    assert_int_equal(json_array_size(json_object_get(st, "followups")), 2);
+    json_decref(st);
+}
+
+static void control_creates_people_glpi_already_has(void **ts)
+{
+    struct reply *r;
+
+    (void)ts;
+    fresh();
+    long long uid =
+        control_id("/_fake/create", "{\"itemtype\": \"User\", \"input\": {\"name\": \"staff1\","
+                                    " \"_useremails\": {\"-1\": \"joann@x.org\"}}}");
+    long long cid = control_id("/_fake/create", "{\"itemtype\": \"Contact\", \"input\": "
+                                                "{\"name\": \"Doe\", \"phone\": \"+33100\"}}");
+    assert_true(uid > 2);
+    assert_true(cid > 0);
+    /* Found through the API like any other. */
+    r = api("GET",
+            "search/User?criteria[0][field]=5&criteria[0][searchtype]=contains"
+            "&criteria[0][value]=^joann@x.org$&forcedisplay[0]=2&range=0-9",
+            NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r->json, "totalcount")), 1);
+    reply_free(r);
+    /* Bad control calls are 400, and nothing is stored. */
+    r = call_on(glpi.port, "POST", "/_fake/create", NULL,
+                "{\"itemtype\": \"Nope\", \"input\": {}}");
+    assert_int_equal(r->status, 400);
+    reply_free(r);
+    r = call_on(glpi.port, "POST", "/_fake/update", NULL,
+                "{\"itemtype\": \"User\", \"id\": 999, \"input\": {}}");
+    assert_int_equal(r->status, 400);
+    reply_free(r);
+}
+
 static void lost_replies_still_commit_the_create(void **ts)
 {
     struct reply *r;
@@ -825,6 +917,8 @@ int main(void)
         cmocka_unit_test(search_follows_glpi_columns_anchors_and_empty_results),
         cmocka_unit_test(expired_sessions_answer_401_and_a_new_login_works),
         cmocka_unit_test(induced_failures_and_throttling_count_down),
+        cmocka_unit_test(followups_refused_by_content_or_on_a_closed_ticket),
+        cmocka_unit_test(control_creates_people_glpi_already_has),
         cmocka_unit_test(lost_replies_still_commit_the_create),
         cmocka_unit_test(delay_holds_every_api_answer_back),
     };

@@ -24,6 +24,12 @@
  *   {"fail_rate": p, "fail_status": 500|502|503|429}
  *                                             each API call fails so with probability p
  *                                             (a fixed seed: the same storm every run)
+ *   {"refuse_content": "text"}                every create of an ITILFollowup whose content
+ *                                             holds text is refused, 400 ERROR_GLPI_ADD (as a
+ *                                             business rule or a plugin of GLPI may); "": off
+ * POST /_fake/create {"itemtype": T, "input": {...}} stores an item as GLPI's own (staff, an
+ * import) without a session, answers {"id": N}; POST /_fake/update {"itemtype": T, "id": N,
+ * "input": {...}} changes one (e.g. {"status": 6}: a ticket closed in GLPI).
  * POST /_fake/reset empties everything: items, sessions, faults and counters; ids start again
  * at 1 (users after the seeded 2). GET /_fake/state dumps users (with "emails"), contacts,
  * tickets (with "requesters"), followups and counters, all text decoded.
@@ -67,6 +73,7 @@ static struct {
     int delay_ms;
     double fail_rate;
     int fail_status;
+    char refuse_content[256];
 } faults;
 /* Fixed, so a storm of random failures repeats run after run; session tokens draw from a seed
  * of their own so the number of logins does not shift that sequence. */
@@ -462,6 +469,8 @@ static const char *create_one(int t, json_t *in, long long *id)
             return "The content is empty";
         if (id_of(json_object_get(tk, "status")) == 6)
             return "You cannot add a followup to a closed ticket";
+        if (faults.refuse_content[0] && strstr(c, faults.refuse_content))
+            return "A rule refused the followup";
     }
     item = json_object();
     json_object_foreach(in, k, v) if (is_column(t, k)) json_object_set(item, k, v);
@@ -1065,8 +1074,36 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
             faults.fail_rate = json_number_value(v);
         if ((v = json_object_get(f, "fail_status")))
             faults.fail_status = (int)json_integer_value(v);
+        if ((mode = json_string_value(json_object_get(f, "refuse_content"))))
+            snprintf(faults.refuse_content, sizeof faults.refuse_content, "%s", mode);
         json_decref(f);
         return send_json(c, 200, json_pack("{s:b}", "ok", 1), false);
+    }
+    if ((strcmp(path, "create") == 0 || strcmp(path, "update") == 0) &&
+        strcmp(method, "POST") == 0) {
+        json_t *f = rq->len ? json_loadb(rq->body, rq->len, 0, NULL) : NULL;
+        json_t *in = json_object_get(f, "input"), *it, *v;
+        const char *name = json_string_value(json_object_get(f, "itemtype")), *why = NULL, *k;
+        int t = name ? type_of(name) : -1;
+        long long id = id_of(json_object_get(f, "id"));
+
+        if (t < 0 || !json_is_object(in)) {
+            json_decref(f);
+            return error(c, 400, "ERROR", "expected {\"itemtype\": T, \"input\": {...}}");
+        }
+        if (strcmp(path, "create") == 0) {
+            why = create_one(t, in, &id);
+        } else if (!(it = find(*store_of(t), id))) {
+            why = "Item not found";
+        } else {
+            json_object_foreach(in, k, v) if (is_column(t, k)) json_object_set(it, k, v);
+            if (t == T_USER)
+                user_emails(it, in, true);
+        }
+        json_decref(f);
+        if (why)
+            return error(c, 400, "ERROR", why);
+        return send_json(c, 200, json_pack("{s:I}", "id", (json_int_t)id), false);
     }
     return error(c, 404, "ERROR", "no such control");
 }
