@@ -14,8 +14,9 @@ struct gw_hookdb;
 struct gw_hookdb *gw_hookdb_new(struct gw_pg_pool *pg);
 void gw_hookdb_destroy(struct gw_hookdb *d); /* accepts NULL */
 
-/* Whether hook `id` is stored: 1 with its webhook secret copied into *secret (NULL when the
- * hook takes unsigned deliveries; the caller wipes and frees it), 0 when it is not (or id
+/* Whether hook `id` is stored: 1 with its webhook secret copied into *secret (NULL when it
+ * was stored without one: the gateway then refuses its deliveries; the caller wipes and frees
+ * it), 0 when it is not (or id
  * cannot be a hook id), -SY_ECONN when PostgreSQL cannot say and nothing is remembered. */
 int gw_hookdb_find(struct gw_hookdb *d, const char *id, char **secret, size_t *secret_len);
 

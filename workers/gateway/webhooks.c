@@ -411,6 +411,16 @@ void gw_chatwoot_event(void *ctx, const struct gw_request *rq, struct gw_respons
             rs->retry_after_s = HOOKDB_RETRY_AFTER_S;
             return;
         }
+        if (found == 1 && !stored.secret) {
+            /* Webhook signatures are checked: a stored hook without a secret could be fed by
+             * anyone who guesses its URL. Only the webhooks file may name an unsigned hook. */
+            gw_error(rs, rq, 401, "unauthenticated", "hook_id",
+                     "hook '%.64s' has no webhook secret, so its deliveries cannot be "
+                     "authenticated: store it with 'syctl glpi hook add %.64s --webhook-secret "
+                     "SRC' (Chatwoot 4.11.2 and later sign deliveries)",
+                     rq->params[0], rq->params[0]);
+            return;
+        }
         if (found == 1) {
             snprintf(stored_id, sizeof stored_id, "%s", rq->params[0]);
             stored.id = stored_id;
