@@ -43,7 +43,8 @@ static const char help_add[] =
     "  --api-url URL        GLPI's API endpoint, ending in /apirest.php; https:// only\n"
     "  --user-token SRC     the API token of the GLPI user the worker acts as (required)\n"
     "  --app-token SRC      the App-Token of GLPI's API client, when it has one\n"
-    "  --webhook-secret SRC Chatwoot's webhook secret\n"
+    "  --webhook-secret SRC Chatwoot's webhook secret; without it sy-gateway refuses\n"
+    "                       (401) the hook's deliveries, unless its webhooks file names it\n"
     "  --entity N           entities_id of what is created (default 0, the root entity)\n"
     "  --sync user|contact  Chatwoot contacts become GLPI Users (default; requesters of\n"
     "                       their tickets) or Contacts (GLPI cannot make those requesters:\n"
@@ -51,7 +52,8 @@ static const char help_add[] =
     "  --ticket-type T      1 or incident (default), 2 or request\n"
     "  --category N         itilcategories_id of new tickets (default none)\n"
     "  --default-user N     the requester of tickets whose contact is not a GLPI User\n"
-    "  --allow-http         accept an http:// URL (tests on loopback only)\n"
+    "  --allow-http         accept an http:// URL to a loopback host (127.0.0.0/8, ::1,\n"
+    "                       localhost): tests only\n"
     "  --no-check           store without opening a session at GLPI\n"
     "  -h, --help           this help\n";
 
@@ -60,12 +62,14 @@ static const char help_list[] =
     "\n"
     "Every hook with GLPI settings: its URL, entity, sync type, ticket type, category,\n"
     "default user, whether tokens and secrets are set (never their values), and how many\n"
-    "people, tickets and messages it has mirrored (messages waiting in brackets).\n"
+    "people, tickets and messages it has mirrored (messages waiting in brackets, then those\n"
+    "whose followup GLPI refused, if any).\n"
     "\n"
     "Options:\n"
     "  --json           [{\"hook\", \"api_url\", \"entity_id\", \"sync_type\", \"ticket_type\",\n"
     "                   \"category_id\", \"default_user_id\", \"app_token\", \"webhook_secret\",\n"
-    "                   \"allow_http\", \"people\", \"tickets\", \"followups\", \"waiting\"}]\n"
+    "                   \"allow_http\", \"people\", \"tickets\", \"followups\", \"waiting\",\n"
+    "                   \"refused\"}]\n"
     "  -h, --help       this help\n";
 
 static const char help_remove[] =
@@ -256,6 +260,13 @@ static int hook_add(struct syctl *c, const struct syctl_args *a)
     }
     printf("hook %s: mirrored into %s (entity %d, %s)\n", h.id, h.api_url, h.entity_id,
            h.contact_sync ? "contacts as GLPI Contacts" : "contacts as GLPI Users");
+    if (!h.webhook_secret)
+        fprintf(stderr,
+                "glpi hook add: warning: hook %s has no webhook secret, so sy-gateway will not "
+                "take Chatwoot's deliveries for it (401) unless its webhooks file configures "
+                "the hook; add it again with --webhook-secret SRC (Chatwoot 4.11.2 and later "
+                "sign deliveries)\n",
+                h.id);
     rc = SYCTL_OK;
 out:
     glpi_hook_clear(&h);
@@ -272,7 +283,9 @@ static const char sql_list[] =
     " (SELECT count(*) FROM glpi_messages m WHERE m.hook_id = h.hook_id"
     "   AND m.followup_id IS NOT NULL),"
     " (SELECT count(*) FROM glpi_messages m WHERE m.hook_id = h.hook_id"
-    "   AND m.followup_id IS NULL)"
+    "   AND m.followup_id IS NULL AND m.refused_at IS NULL),"
+    " (SELECT count(*) FROM glpi_messages m WHERE m.hook_id = h.hook_id"
+    "   AND m.followup_id IS NULL AND m.refused_at IS NOT NULL)"
     " FROM glpi_hooks h ORDER BY h.hook_id";
 
 static json_t *num_or_null(const char *s)
@@ -301,13 +314,13 @@ static int hook_list(struct syctl *c, const struct syctl_args *a)
         for (int i = 0; arr && i < rows && i < LIST_MAX; i++) {
 #define G(col) sy_pg_res_get(res, i, col)
             json_t *o = json_pack(
-                "{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o}", "hook",
-                G(0), "api_url", G(1), "entity_id", num_or_null(G(2)), "sync_type", G(3),
+                "{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o}",
+                "hook", G(0), "api_url", G(1), "entity_id", num_or_null(G(2)), "sync_type", G(3),
                 "ticket_type", num_or_null(G(4)), "category_id", num_or_null(G(5)),
                 "default_user_id", num_or_null(G(6)), "app_token", strcmp(G(7), "t") == 0,
                 "webhook_secret", strcmp(G(8), "t") == 0, "allow_http", strcmp(G(9), "t") == 0,
                 "people", num_or_null(G(10)), "tickets", num_or_null(G(11)), "followups",
-                num_or_null(G(12)), "waiting", num_or_null(G(13)));
+                num_or_null(G(12)), "waiting", num_or_null(G(13)), "refused", num_or_null(G(14)));
 #undef G
             if (!o || json_array_append_new(arr, o) != 0) {
                 json_decref(arr);
@@ -322,8 +335,11 @@ static int hook_list(struct syctl *c, const struct syctl_args *a)
     for (int i = 0; i < rows && i < LIST_MAX; i++) {
         char counts[64], secrets[16];
 
-        snprintf(counts, sizeof counts, "%s/%s/%s [%s]", sy_pg_res_get(res, i, 10),
-                 sy_pg_res_get(res, i, 11), sy_pg_res_get(res, i, 12), sy_pg_res_get(res, i, 13));
+        snprintf(counts, sizeof counts, "%s/%s/%s [%s]%s%s%s", sy_pg_res_get(res, i, 10),
+                 sy_pg_res_get(res, i, 11), sy_pg_res_get(res, i, 12), sy_pg_res_get(res, i, 13),
+                 strcmp(sy_pg_res_get(res, i, 14), "0") != 0 ? " " : "",
+                 strcmp(sy_pg_res_get(res, i, 14), "0") != 0 ? sy_pg_res_get(res, i, 14) : "",
+                 strcmp(sy_pg_res_get(res, i, 14), "0") != 0 ? " refused" : "");
         snprintf(secrets, sizeof secrets, "%s%s",
                  strcmp(sy_pg_res_get(res, i, 7), "t") == 0 ? "app," : "",
                  strcmp(sy_pg_res_get(res, i, 8), "t") == 0 ? "hook" : "");

@@ -55,7 +55,7 @@ struct gl {
     struct glpi_session **retired;
     size_t nretired;
     struct sy_pg_probe *ready; /* /readyz's own connection and last answer */
-    struct sy_counter *unhandled, *no_hook, *mirrored;
+    struct sy_counter *unhandled, *no_hook, *mirrored, *refused;
 };
 
 struct gl_thread {
@@ -244,9 +244,12 @@ static enum sy_verdict gl_handle(void *tstate, struct sy_msg *msg)
                        .http = t->http,
                        .s = s,
                        .h = glpi_session_hook(s),
-                       .msg = msg};
-    if (!e.h->allow_http && strncmp(e.h->api_url, "https://", 8) != 0) {
-        sy_msg_fail(msg, SY_RETRY, "hook %s: api_url is not https://", hook);
+                       .msg = msg,
+                       .lock_ttl_ms = gl_lock_ttl_ms(t->g->conf->timeout_ms),
+                       .refused = t->g->refused};
+    if (glpi_hook_check(e.h, err, sizeof err) != 0) {
+        /* Stored around syctl's checks (or before them): fixed settings let it through. */
+        sy_msg_fail(msg, SY_RETRY, "hook %s: %s", hook, err);
         rc = -1;
     } else if (strcmp(event, "contact_created") == 0) {
         /* Handler threads may take it after a later contact_updated: it must not undo that. */
@@ -334,6 +337,9 @@ static int gl_init(struct sy_worker *w, void **state)
                                 "outcome=\"no_hook\"");
     g->mirrored = sy_counter_get("sy_glpi_events_total", "Chatwoot events by what became of them",
                                  "outcome=\"mirrored\"");
+    g->refused =
+        sy_counter_get("sy_glpi_followups_total",
+                       "Chatwoot messages by what became of their followup", "outcome=\"refused\"");
     *state = g;
     return 0;
 }

@@ -1,11 +1,13 @@
 /* hooks.c - the GLPI settings of Chatwoot hooks in PostgreSQL (see hooks.h). */
 #include "glpi/hooks.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sy/err.h"
 #include "sy/pg.h"
@@ -99,6 +101,39 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
     return -SY_EINVAL;
 }
 
+/* Whether an http:// URL's host is this machine: 127.0.0.0/8, [::1] or localhost. Anything
+ * else (another host, credentials in the URL) is not. */
+static bool loopback_url(const char *url)
+{
+    const char *host = url + strlen("http://"), *end = host + strcspn(host, "/?#");
+    char name[64];
+    size_t n;
+
+    if (memchr(host, '@', (size_t)(end - host)))
+        return false;
+    if (*host == '[') {
+        struct in6_addr a6;
+        const char *close = memchr(host, ']', (size_t)(end - host));
+
+        n = close ? (size_t)(close - host - 1) : 0;
+        if (!close || n == 0 || n >= sizeof name || (close[1] != ':' && close + 1 != end))
+            return false;
+        memcpy(name, host + 1, n);
+        name[n] = '\0';
+        return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    n = strcspn(host, ":/?#");
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (strcasecmp(name, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+
+    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 int glpi_hook_check(const struct glpi_hook *h, char *err, size_t errlen)
 {
     size_t n = h->api_url ? strlen(h->api_url) : 0;
@@ -114,6 +149,11 @@ int glpi_hook_check(const struct glpi_hook *h, char *err, size_t errlen)
                        "api_url: expected https:// (http:// only where allowed explicitly, for "
                        "tests)"),
                -SY_EINVAL;
+    if (strncmp(h->api_url, "http://", 7) == 0 && !loopback_url(h->api_url))
+        return bad(err, errlen,
+                   "api_url: http:// is allowed only to a loopback host (127.0.0.0/8, [::1], "
+                   "localhost), for tests; anywhere else the tokens would cross the network in "
+                   "clear");
     if (n < strlen(suffix) || strcmp(h->api_url + n - strlen(suffix), suffix) != 0)
         return sy_errf(err, errlen,
                        "api_url: expected GLPI's API endpoint, ending in /apirest.php (a "

@@ -14,8 +14,8 @@ struct sy_pg;
 int glpi_hook_load(struct sy_pg *pg, const char *id, struct glpi_hook *h, char *err, size_t errlen);
 
 /* Checks settings before they are stored: the id's characters, an https:// api_url (http://
- * only with allow_http) ending in apirest.php, the ticket type, the ids. 0 or -SY_EINVAL with
- * the field and the reason in err. */
+ * only with allow_http, and only to a loopback host) ending in apirest.php, the ticket type, the
+ * ids. 0 or -SY_EINVAL with the field and the reason in err. */
 int glpi_hook_check(const struct glpi_hook *h, char *err, size_t errlen);
 
 /* Adds hook h, or replaces the settings of the hook with its id. 0 or a database error. */

@@ -10,19 +10,28 @@
 
 #include "sy/err.h"
 #include "sy/log.h"
+#include "sy/metrics.h"
 #include "sy/msg.h"
 #include "sy/pg.h"
 #include "sy/redis.h"
 
-#define LOCK_TTL_MS   60000 /* longer than one GLPI call may take; renewed before each */
-#define LOCK_WAIT_MS  15000 /* then RETRY: the holder is busy with a long conversation */
-#define NAME_MAX      255
-#define EMAIL_MAX     254
-#define PHONE_MAX     32
-#define CONTENT_MAX   (256 * 1024) /* bytes of one message's text */
-#define DUE_PAGE      200          /* messages mirrored per query */
-#define FOLLOWUP_PAGE 500          /* followups read per call when looking for a marker */
-#define RES_MAX       160
+#define LOCK_WAIT_MS   15000 /* then RETRY: the holder is busy with a long conversation */
+#define NAME_MAX       255
+#define EMAIL_MAX      254
+#define PHONE_MAX      32
+#define CONTENT_MAX    (256 * 1024) /* bytes of one message's text */
+#define DUE_PAGE       200          /* messages mirrored per query */
+#define FOLLOWUP_PAGE  500          /* followups read per call when looking for a marker */
+#define RES_MAX        160
+#define LOCK_MARGIN_MS 10000 /* the lease outlasts the longest GLPI call by this much */
+
+int gl_lock_ttl_ms(long long timeout_ms)
+{
+    /* A call may be three exchanges: it, the initSession after a 401, and it again. */
+    long long ttl = 3 * timeout_ms + LOCK_MARGIN_MS;
+
+    return ttl > INT32_MAX ? INT32_MAX : (int)ttl;
+}
 
 /* --- verdicts ------------------------------------------------------------------------------- */
 
@@ -62,7 +71,7 @@ static int pg_failed(struct gl_ev *e, int rc, const char *what)
 
 static int take(struct gl_ev *e, const char *res, struct sy_lock **l)
 {
-    int rc = sy_lock_acquire(e->redis, res, LOCK_TTL_MS, LOCK_WAIT_MS, l);
+    int rc = sy_lock_acquire(e->redis, res, e->lock_ttl_ms, LOCK_WAIT_MS, l);
 
     if (rc == 0)
         return 0;
@@ -71,10 +80,11 @@ static int take(struct gl_ev *e, const char *res, struct sy_lock **l)
     return fail(e, SY_RETRY, "mutex %s: %s", res, sy_strerror(rc));
 }
 
-/* Renews the lease before a GLPI call, so the call runs with the whole TTL ahead of it. */
+/* Renews the lease before each GLPI call, so the call runs with the whole TTL ahead of it (the
+ * TTL outlasts the longest call, see gl_lock_ttl_ms); one whose lease was lost is not sent. */
 static int lease(struct gl_ev *e, struct sy_lock *l)
 {
-    int rc = sy_lock_extend(e->redis, l, LOCK_TTL_MS);
+    int rc = sy_lock_extend(e->redis, l, e->lock_ttl_ms);
 
     if (rc == 0)
         return 0;
@@ -190,15 +200,19 @@ static void split_name(const char *name, char *first, size_t fl, char *last, siz
 
 /* --- people --------------------------------------------------------------------------------- */
 
+/* A link of the other itemtype (the hook's sync type changed since) is no link: its id is not
+ * one of this itemtype's, so the person is found or made again and the link replaced. */
 static const char sql_person_get[] =
     "SELECT COALESCE(glpi_id, 0), created, create_at IS NOT NULL, COALESCE(name, ''),"
     " COALESCE(email, ''), COALESCE(phone, '') FROM glpi_people"
-    " WHERE hook_id = $1 AND contact_id = $2::bigint";
+    " WHERE hook_id = $1 AND contact_id = $2::bigint AND itemtype = $3";
 
 static const char sql_person_intent[] =
     "INSERT INTO glpi_people (hook_id, contact_id, itemtype, create_at, name, email, phone)"
     " VALUES ($1, $2::bigint, $3, now(), $4, $5, $6)"
-    " ON CONFLICT (hook_id, contact_id) DO UPDATE SET create_at = now(), updated_at = now()";
+    " ON CONFLICT (hook_id, contact_id) DO UPDATE SET itemtype = EXCLUDED.itemtype,"
+    "   glpi_id = NULL, created = false, create_at = now(), name = EXCLUDED.name,"
+    "   email = EXCLUDED.email, phone = EXCLUDED.phone, updated_at = now()";
 
 static const char sql_person_link[] =
     "INSERT INTO glpi_people (hook_id, contact_id, itemtype, glpi_id, created, name, email, phone)"
@@ -209,7 +223,7 @@ static const char sql_person_link[] =
 
 static const char sql_person_seen[] =
     "UPDATE glpi_people SET name = $3, email = $4, phone = $5, updated_at = now()"
-    " WHERE hook_id = $1 AND contact_id = $2::bigint";
+    " WHERE hook_id = $1 AND contact_id = $2::bigint AND itemtype = $6";
 
 /* Search option ids (User: 5 emails, 11 mobile, 6 phone, 1 login; Contact: 6 email,
  * 10 mobile, 3 phone, 70 registration number). */
@@ -232,13 +246,17 @@ static void person_marker(const struct gl_ev *e, const struct person *p, char *b
     snprintf(buf, n, "chatwoot-%s-%lld", e->h->id, p->id);
 }
 
-static int person_search(struct gl_ev *e, int field, const char *value, long long *id)
+static int person_search(struct gl_ev *e, struct sy_lock *l, int field, const char *value,
+                         long long *id)
 {
     struct glpi_res r = {.retry_after_s = -1};
     long long *ids = NULL;
     size_t n = 0;
-    enum glpi_rc rc =
-        glpi_search_eq(e->s, e->http, person_type(e)->name, field, value, false, &ids, &n, &r);
+    enum glpi_rc rc;
+
+    if (lease(e, l) != 0)
+        return -1;
+    rc = glpi_search_eq(e->s, e->http, person_type(e)->name, field, value, false, &ids, &n, &r);
 
     if (rc != GLPI_OK) {
         int v = glpi_failed(e, rc, "search", &r);
@@ -321,7 +339,7 @@ static int person_sync(struct gl_ev *e, struct sy_lock *l, const struct person *
     json_t *in;
 
     *glpi_id = 0;
-    if (query(e, sql_person_get, 2, params, &res) != 0)
+    if (query(e, sql_person_get, 3, params, &res) != 0)
         return -1;
     if (sy_pg_res_rows(res) == 1) {
         id = atoll(sy_pg_res_get(res, 0, 0));
@@ -349,8 +367,9 @@ static int person_sync(struct gl_ev *e, struct sy_lock *l, const struct person *
                 }
                 glpi_res_clear(&r);
             }
-            return fenced(e, l, sql_person_seen, 5,
-                          (const char *[]){e->h->id, p->idtxt, p->name, p->email, p->phone}, NULL);
+            return fenced(
+                e, l, sql_person_seen, 6,
+                (const char *[]){e->h->id, p->idtxt, p->name, p->email, p->phone, t->name}, NULL);
         }
     }
     sy_pg_res_free(res);
@@ -360,17 +379,17 @@ static int person_sync(struct gl_ev *e, struct sy_lock *l, const struct person *
         return -1;
     if (intent) {
         /* A create was sent before and its answer never came: it may well exist. */
-        if (person_search(e, t->marker, marker, &id) != 0)
+        if (person_search(e, l, t->marker, marker, &id) != 0)
             return -1;
         if (id > 0)
             return person_link(e, l, p, *glpi_id = id, true);
     } else {
         /* Somebody GLPI knows already (staff, or an earlier import) is linked, not copied. */
-        if (p->email && person_search(e, t->email, p->email, &id) != 0)
+        if (p->email && person_search(e, l, t->email, p->email, &id) != 0)
             return -1;
-        if (!id && p->phone && person_search(e, t->mobile, p->phone, &id) != 0)
+        if (!id && p->phone && person_search(e, l, t->mobile, p->phone, &id) != 0)
             return -1;
-        if (!id && p->phone && person_search(e, t->phone, p->phone, &id) != 0)
+        if (!id && p->phone && person_search(e, l, t->phone, p->phone, &id) != 0)
             return -1;
         if (id > 0)
             return person_link(e, l, p, *glpi_id = id, false);
@@ -385,7 +404,7 @@ static int person_sync(struct gl_ev *e, struct sy_lock *l, const struct person *
         /* GLPI's unicity rules refuse a second one: then the first is there to be found. */
         long long found = 0;
 
-        if (person_search(e, t->marker, marker, &found) != 0) {
+        if (person_search(e, l, t->marker, marker, &found) != 0) {
             glpi_res_clear(&r);
             return -1;
         }
@@ -641,18 +660,26 @@ static const char sql_msgs_put[] =
     "   sender text, sent_at text)"
     " ON CONFLICT DO NOTHING";
 
+/* The messages after $3 still to mirror: a message GLPI refused is left out, unless it is $4,
+ * the one a message event carries (its replay, once GLPI was fixed, tries it again). */
 static const char sql_due[] =
     "SELECT message_id, content, private, COALESCE(sender, ''),"
     " to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), post_at IS NOT NULL"
     " FROM glpi_messages WHERE hook_id = $1 AND conversation_id = $2::bigint"
-    " AND followup_id IS NULL ORDER BY message_id LIMIT 200";
+    " AND followup_id IS NULL AND message_id > $3::bigint"
+    " AND (refused_at IS NULL OR message_id = $4::bigint) ORDER BY message_id LIMIT 200";
+
+static const char sql_msg_refused[] =
+    "UPDATE glpi_messages SET refused_at = now(), refused_reason = $4, post_at = NULL"
+    " WHERE hook_id = $1 AND conversation_id = $2::bigint AND message_id = $3::bigint";
 
 static const char sql_msg_intent[] =
     "UPDATE glpi_messages SET post_at = now()"
     " WHERE hook_id = $1 AND conversation_id = $2::bigint AND message_id = $3::bigint";
 
 static const char sql_msg_done[] =
-    "WITH m AS (UPDATE glpi_messages SET followup_id = $4::bigint, post_at = NULL"
+    "WITH m AS (UPDATE glpi_messages SET followup_id = $4::bigint, post_at = NULL,"
+    "     refused_at = NULL, refused_reason = NULL"
     "   WHERE hook_id = $1 AND conversation_id = $2::bigint AND message_id = $3::bigint)"
     " UPDATE glpi_tickets SET last_message_id = GREATEST(last_message_id, $3::bigint),"
     "   updated_at = now() WHERE hook_id = $1 AND conversation_id = $2::bigint";
@@ -791,7 +818,8 @@ static void followup_marker(long long message_id, char *buf, size_t n)
 }
 
 /* Whether ticket tid has a followup whose content holds marker: *id its id, 0 when none. */
-static int followup_find(struct gl_ev *e, long long tid, const char *marker, long long *id)
+static int followup_find(struct gl_ev *e, struct sy_lock *l, long long tid, const char *marker,
+                         long long *id)
 {
     struct glpi_res r = {.retry_after_s = -1};
     char path[128];
@@ -804,6 +832,10 @@ static int followup_find(struct gl_ev *e, long long tid, const char *marker, lon
 
         snprintf(path, sizeof path, "Ticket/%lld/ITILFollowup?range=%lld-%lld", tid, from,
                  from + FOLLOWUP_PAGE - 1);
+        if (lease(e, l) != 0) {
+            glpi_res_clear(&r);
+            return -1;
+        }
         rc = glpi_call(e->s, e->http, "GET", path, NULL, &r);
         if (rc != GLPI_OK && strcmp(r.code, "ERROR_RANGE_EXCEED_TOTAL") == 0)
             break;
@@ -845,15 +877,22 @@ static char *followup_html(const char *text, const char *sender, bool private, c
 }
 
 /* Every kept message of the conversation that is not a followup yet becomes one, oldest
- * first. A message whose followup was sent without an answer is looked for first. */
-static int messages_mirror(struct gl_ev *e, struct sy_lock *l, const struct conv *c, long long tid)
+ * first. A message whose followup was sent without an answer is looked for first. A message
+ * whose followup GLPI refuses for its data (a 4xx: a ticket closed or deleted in GLPI, a
+ * content its rules refuse) is recorded as refused, logged and counted, and the later ones go
+ * on: one refusal does not hold the conversation up. When that message is own (the message of
+ * the message event being handled), GLPI's answer goes to *refused for the event's verdict. */
+static int messages_mirror(struct gl_ev *e, struct sy_lock *l, const struct conv *c, long long tid,
+                           long long own, char *refused, size_t refused_len)
 {
-    const char *params[4] = {e->h->id, c->idtxt, NULL, NULL};
+    char after[24] = "0", owntxt[24];
+    const char *due[4] = {e->h->id, c->idtxt, after, owntxt};
     struct sy_pg_res *res = NULL;
     int rows;
 
+    snprintf(owntxt, sizeof owntxt, "%lld", own);
     do {
-        if (query(e, sql_due, 2, params, &res) != 0)
+        if (query(e, sql_due, 4, due, &res) != 0)
             return -1;
         rows = sy_pg_res_rows(res);
         for (int i = 0; i < rows; i++) {
@@ -862,16 +901,14 @@ static int messages_mirror(struct gl_ev *e, struct sy_lock *l, const struct conv
             bool sent = strcmp(sy_pg_res_get(res, i, 5), "t") == 0;
             struct glpi_res r = {.retry_after_s = -1};
             char marker[64], idtxt[24];
+            const char *params[4] = {e->h->id, c->idtxt, mid, idtxt};
             long long fid = 0;
             json_t *in;
             char *html;
 
-            params[2] = mid;
-            params[3] = idtxt;
+            snprintf(after, sizeof after, "%s", mid);
             followup_marker(atoll(mid), marker, sizeof marker);
-            if (lease(e, l) != 0)
-                goto fail;
-            if (sent && followup_find(e, tid, marker, &fid) != 0)
+            if (sent && followup_find(e, l, tid, marker, &fid) != 0)
                 goto fail;
             if (!fid) {
                 enum glpi_rc rc;
@@ -891,6 +928,24 @@ static int messages_mirror(struct gl_ev *e, struct sy_lock *l, const struct conv
                 }
                 rc = glpi_create(e->s, e->http, "ITILFollowup", in, &fid, &r);
                 json_decref(in);
+                if (rc == GLPI_REJECT) {
+                    char why[512];
+
+                    snprintf(why, sizeof why,
+                             "GLPI refused the followup of message %s on ticket %lld: %ld %s %s",
+                             mid, tid, r.status, r.code, r.msg);
+                    glpi_res_clear(&r);
+                    if (fenced(e, l, sql_msg_refused, 4,
+                               (const char *[]){e->h->id, c->idtxt, mid, why}, NULL) != 0)
+                        goto fail;
+                    sy_log_warn("glpi.refused", "hook %s, conversation %s: %s", e->h->id, c->idtxt,
+                                why);
+                    if (e->refused)
+                        sy_counter_add(e->refused, 1);
+                    if (atoll(mid) == own)
+                        snprintf(refused, refused_len, "%s", why);
+                    continue;
+                }
                 if (rc != GLPI_OK) {
                     char what[80];
 
@@ -995,8 +1050,10 @@ static int status_apply(struct gl_ev *e, struct sy_lock *l, const struct conv *c
     }
     snprintf(marker, sizeof marker, "(chatwoot conversation %lld resolved at %.0f)", c->id,
              floor(c->ts));
-    if (lease(e, l) != 0 ||
-        (strcmp(pending, marker) == 0 && followup_find(e, tid, marker, &fid) != 0)) {
+    /* A resolution followup sent before without an answer, for this resolution or an earlier
+     * one that a reopening overtook: when it is there, it says the conversation was resolved,
+     * and a second one would say it twice. */
+    if (*pending && followup_find(e, l, tid, pending, &fid) != 0) {
         free(pending);
         return -1;
     }
@@ -1037,9 +1094,9 @@ static int status_apply(struct gl_ev *e, struct sy_lock *l, const struct conv *c
 
 /* Everything of one conversation event under the conversation's mutex. */
 static int conversation_locked(struct gl_ev *e, const struct conv *c, const json_t *msgs,
-                               const char *where, bool status_event)
+                               const char *where, bool status_event, long long own)
 {
-    char res[RES_MAX];
+    char res[RES_MAX], refused[512] = "";
     struct sy_lock *l = NULL;
     long long tid = 0;
     int rc;
@@ -1051,10 +1108,13 @@ static int conversation_locked(struct gl_ev *e, const struct conv *c, const json
     if (rc == 0 && msgs)
         rc = messages_put(e, l, c, msgs, where);
     if (rc == 0)
-        rc = messages_mirror(e, l, c, tid);
+        rc = messages_mirror(e, l, c, tid, own, refused, sizeof refused);
     if (rc == 0 && status_event)
         rc = status_apply(e, l, c, tid);
     sy_lock_release(e->redis, l);
+    /* Everything else of the event is done: its own message alone could not be mirrored. */
+    if (rc == 0 && refused[0])
+        return fail(e, SY_REJECT, "%s", refused);
     return rc;
 }
 
@@ -1069,7 +1129,7 @@ int gl_conversation(struct gl_ev *e, const json_t *conversation, bool status_eve
         return fail(e, SY_REJECT, "payload.messages: expected an array");
     if (status_event && c.status && c.ts <= 0)
         return fail(e, SY_REJECT, "payload.timestamp: expected the time of the status change");
-    return conversation_locked(e, &c, msgs, "payload.messages", status_event);
+    return conversation_locked(e, &c, msgs, "payload.messages", status_event, 0);
 }
 
 int gl_message(struct gl_ev *e, const json_t *message)
@@ -1085,5 +1145,6 @@ int gl_message(struct gl_ev *e, const json_t *message)
     if (!c.sender.id && type && strcmp(type, "contact") == 0 &&
         person_of(e, sender, "payload.sender", &c.sender) != 0)
         return -1;
-    return conversation_locked(e, &c, message, "payload", false);
+    return conversation_locked(e, &c, message, "payload", false,
+                               id_of(json_object_get(message, "id")));
 }
