@@ -14,9 +14,21 @@
  *    made per message;
  *  - GLPI failing every call for 30 s, and a 429 with Retry-After → nothing lost, and the
  *    retry waits at least as long as GLPI asked;
+ *  - a followup GLPI refuses mid-conversation → recorded with GLPI's answer, its event alone
+ *    dead-lettered with GLPI's code, the later messages and the resolution mirrored, and the
+ *    event's replay mirrors it once GLPI takes it;
+ *  - a resolution whose answer was lost, then a reopening and a new resolution → one
+ *    resolution followup;
+ *  - --sync contact, and a hook added again with another sync type → a Contact made and
+ *    linked in place of the User link, the ticket's requester the contact's email;
+ *  - people GLPI already has linked by email and by phone, a LIKE near miss not taken;
+ *    `remove` keeping links and `remove --purge` forgetting them;
+ *  - `syctl glpi hook add` refusing http:// without --allow-http, --allow-http to another
+ *    host, a token GLPI refuses (exit code, GLPI's code, no token printed), and warning when
+ *    there is no webhook secret;
  *  - Chatwoot's deliveries through a real sy-gateway that knows the hook only from what syctl
- *    stored: signed ones are mirrored, forged ones 401, an unknown hook 404, and with the
- *    database away 503 with Retry-After.
+ *    stored: signed ones are mirrored, forged ones 401, an unknown hook 404, a hook stored
+ *    without a webhook secret 401, and with the database away 503 with Retry-After.
  *
  * Isolation on shared services: the hook id carries the run id, and the worker's links, fences
  * and mutexes are keyed by it; nothing else consumes sy.glpi. */
@@ -62,6 +74,7 @@
 #define USER_TOKEN     "it-user-token-5f1c9a"
 #define APP_TOKEN      "it-app-token-77d2e0"
 #define WEBHOOK_SECRET "it-webhook-secret-3b9e41"
+#define BAD_TOKEN      "it-not-the-user-token-91c0de"
 
 struct worker {
     struct th_proc proc;
@@ -120,49 +133,82 @@ static long long counter(json_t *state, const char *name)
 static int syctl(struct fixture *f, const char *const *args, char **out, char **err)
 {
     char tok[64], wh[64];
-    const char *env[] = {tok, wh, NULL};
+    const char *env[] = {tok, wh, "IT_GLPI_BAD_TOKEN=" BAD_TOKEN, NULL};
 
     snprintf(tok, sizeof tok, "IT_GLPI_TOKEN=%s", USER_TOKEN);
     snprintf(wh, sizeof wh, "IT_GLPI_WEBHOOK_SECRET=%s", WEBHOOK_SECRET);
     return th_run(f->syctl, args, env, 30000, out, err);
 }
 
-static void hook_add(struct fixture *f, bool contact_sync)
+/* syctl glpi hook add for hook `id` against the fake, with the app token, the user token from
+ * token_src, the webhook secret when `secret`, and the extra arguments (NULL-ended, may be
+ * NULL): syctl's exit code, its output and error output in *out and *err (caller frees). */
+static int hook_add_try(struct fixture *f, const char *id, bool contact_sync, bool secret,
+                        const char *token_src, const char *const *extra, char **out, char **err)
 {
-    char url[128], *out = NULL, *err = NULL, app[256];
+    char url[128], app[256], app_src[300];
+    const char *args[40];
+    size_t n = 0;
     int rc;
 
     snprintf(url, sizeof url, "http://127.0.0.1:%d/apirest.php", f->fake_port);
     snprintf(app, sizeof app, "%s/Testing/glpi-app-%s", th_need_env("SY_BUILD_DIR"), f->run);
     assert_int_equal(th_write_file(app, APP_TOKEN "\n"), 0);
-    char app_src[300];
     snprintf(app_src, sizeof app_src, "@%s", app);
-    const char *args[] = {"glpi",
-                          "hook",
-                          "add",
-                          f->hook,
-                          "--api-url",
-                          url,
-                          "--user-token",
-                          "env:IT_GLPI_TOKEN",
-                          "--app-token",
-                          app_src,
-                          "--webhook-secret",
-                          "env:IT_GLPI_WEBHOOK_SECRET",
-                          "--allow-http",
-                          "--sync",
-                          contact_sync ? "contact" : "user",
-                          "--category",
-                          "7",
-                          NULL};
-    rc = syctl(f, args, &out, &err);
+    static const char *const base[] = {"glpi", "hook", "add"};
+    for (size_t i = 0; i < 3; i++)
+        args[n++] = base[i];
+    args[n++] = id;
+    args[n++] = "--api-url";
+    args[n++] = url;
+    args[n++] = "--user-token";
+    args[n++] = token_src;
+    args[n++] = "--app-token";
+    args[n++] = app_src;
+    if (secret) {
+        args[n++] = "--webhook-secret";
+        args[n++] = "env:IT_GLPI_WEBHOOK_SECRET";
+    }
+    args[n++] = "--allow-http";
+    args[n++] = "--sync";
+    args[n++] = contact_sync ? "contact" : "user";
+    args[n++] = "--category";
+    args[n++] = "7";
+    for (size_t i = 0; extra && extra[i] && n < 38; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    rc = syctl(f, args, out, err);
+    unlink(app);
+    /* Whatever the outcome, no token is printed. */
+    assert_null(strstr(*out, USER_TOKEN));
+    assert_null(strstr(*err, USER_TOKEN));
+    assert_null(strstr(*out, APP_TOKEN));
+    assert_null(strstr(*err, APP_TOKEN));
+    assert_null(strstr(*out, BAD_TOKEN));
+    assert_null(strstr(*err, BAD_TOKEN));
+    return rc;
+}
+
+/* As hook_add_try with the right token, failing the test unless syctl exits 0; *err_out
+ * (caller frees, may be NULL) gets its error output. */
+static void hook_add_as(struct fixture *f, const char *id, bool contact_sync, bool secret,
+                        const char *const *extra, char **err_out)
+{
+    char *out = NULL, *err = NULL;
+    int rc = hook_add_try(f, id, contact_sync, secret, "env:IT_GLPI_TOKEN", extra, &out, &err);
+
     if (rc != 0)
         fail_msg("syctl glpi hook add: %d: %s %s", rc, out, err);
-    assert_null(strstr(out, USER_TOKEN));
-    assert_null(strstr(err, USER_TOKEN));
     free(out);
-    free(err);
-    unlink(app);
+    if (err_out)
+        *err_out = err;
+    else
+        free(err);
+}
+
+static void hook_add(struct fixture *f, bool contact_sync)
+{
+    hook_add_as(f, f->hook, contact_sync, true, NULL, NULL);
 }
 
 static void worker_start(struct fixture *f, struct worker *w)
@@ -274,7 +320,7 @@ static long long pg_count(struct fixture *f, const char *sql)
 }
 
 /* Waits until every queue of the worker is empty and stays so for a second, and every kept
- * message is a followup. */
+ * message is a followup (or refused by GLPI). */
 static void settle(struct fixture *f, int max_ms)
 {
     int64_t end = th_now_ms() + max_ms, quiet_since = 0;
@@ -289,7 +335,7 @@ static void settle(struct fixture *f, int max_ms)
         }
         long long waiting =
             pg_count(f, "SELECT count(*) FROM glpi_messages WHERE hook_id = $1 AND followup_id "
-                        "IS NULL");
+                        "IS NULL AND refused_at IS NULL");
         for (int i = 0; i < REPLICAS; i++)
             if (f->w[i].running && th_proc_wait(&f->w[i].proc, 0) == 0) {
                 f->w[i].running = false;
@@ -314,7 +360,8 @@ static void settle(struct fixture *f, int max_ms)
 }
 
 /* Checks that GLPI holds, per ticket of this hook, exactly the messages kept for its
- * conversation, once each, in Chatwoot's order (by the followups' dates, then their ids). */
+ * conversation (but those GLPI refused), once each, in Chatwoot's order (by the followups'
+ * dates, then their ids). */
 static void expect_followups_in_order(struct fixture *f, json_t *state, long long *nfollowups)
 {
     const char *p[1] = {f->hook};
@@ -326,7 +373,7 @@ static void expect_followups_in_order(struct fixture *f, json_t *state, long lon
     if (sy_pg_exec(f->pg,
                    "SELECT t.ticket_id, m.message_id FROM glpi_messages m JOIN glpi_tickets t"
                    " USING (hook_id, conversation_id) WHERE m.hook_id = $1"
-                   " ORDER BY t.ticket_id, m.message_id",
+                   " AND m.refused_at IS NULL ORDER BY t.ticket_id, m.message_id",
                    1, p, &res) != 0)
         fail_msg("%s", sy_pg_error(f->pg));
     int rows = sy_pg_res_rows(res), r = 0;
@@ -731,6 +778,419 @@ static void glpi_failing_for_half_a_minute_and_asking_to_wait_loses_nothing(void
     assert_int_equal(worker_stop(&f->w[0]), 0);
 }
 
+/* --- refusals, people, sync types ----------------------------------------------------------- */
+
+/* The first column of the first row of sql ($1 the hook, $2 arg), "" without rows; caller
+ * frees. */
+static char *pg_text(struct fixture *f, const char *sql, const char *arg)
+{
+    const char *p[2] = {f->hook, arg};
+    struct sy_pg_res *res = NULL;
+    char *v;
+
+    if (sy_pg_exec(f->pg, sql, arg ? 2 : 1, p, &res) != 0)
+        fail_msg("%s: %s", sql, sy_pg_error(f->pg));
+    v = strdup(sy_pg_res_rows(res) > 0 && sy_pg_res_get(res, 0, 0) ? sy_pg_res_get(res, 0, 0) : "");
+    sy_pg_res_free(res);
+    assert_non_null(v);
+    return v;
+}
+
+/* Takes every dead letter off sy.glpi.dead: how many, their reasons one a line in *reasons
+ * (caller frees). */
+static int dead_take(struct fixture *f, char **reasons)
+{
+    struct sy_amqp_msg *dm = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(reasons, &len);
+    int n = 0;
+
+    assert_non_null(out);
+    while (sy_amqp_get(f->amqp, DEAD, &dm) == 0) {
+        const char *why = json_string_value(json_object_get(dm->headers, "x-sy-reason"));
+
+        fprintf(out, "%s\n", why ? why : "(no reason)");
+        assert_int_equal(sy_amqp_settle(f->amqp, dm, 1, 0), 0);
+        sy_amqp_msg_free(dm);
+        dm = NULL;
+        n++;
+    }
+    fclose(out);
+    return n;
+}
+
+/* Stores an item in the fake as GLPI's own (not the worker's): its id. */
+static long long fake_create(struct fixture *f, const char *body)
+{
+    struct th_reply r = th_http(f->fake_port, "POST", "/_fake/create", NULL, body);
+    json_t *v = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    long long id = json_integer_value(json_object_get(v, "id"));
+
+    if (id <= 0)
+        fail_msg("fake create %s: %ld %s", body, r.status, r.body);
+    json_decref(v);
+    th_reply_free(&r);
+    return id;
+}
+
+/* The fake's ticket of this hook (borrowed from state), failing when there is none. */
+static json_t *the_ticket(struct fixture *f, json_t *state)
+{
+    json_t *it;
+    size_t i;
+
+    json_array_foreach(json_object_get(state, "tickets"), i, it)
+    {
+        const char *name = json_string_value(json_object_get(it, "name"));
+        if (name && strstr(name, f->hook))
+            return it;
+    }
+    fail_msg("no ticket of hook %s", f->hook);
+    return NULL;
+}
+
+/* How many followups of ticket tid hold text. */
+static int followups_with(json_t *state, long long tid, const char *text)
+{
+    json_t *it;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(json_object_get(state, "followups"), i, it)
+    {
+        const char *content = json_string_value(json_object_get(it, "content"));
+        if (json_integer_value(json_object_get(it, "items_id")) == tid && content &&
+            strstr(content, text))
+            n++;
+    }
+    return n;
+}
+
+static void a_refused_followup_is_recorded_and_the_rest_of_the_conversation_goes_on(void **state)
+{
+    struct fixture *f = *state;
+    long long cid = ++f->next_id, conv = ++f->next_id, m[4];
+    static const char *const texts[] = {"first", "second REFUSED-BY-RULE", "third", "fourth"};
+    char idtxt[24], *reasons = NULL, *why;
+
+    for (int i = 0; i < 4; i++)
+        m[i] = ++f->next_id;
+    json_t *who = th_cw_contact(cid, 2), *c = th_cw_conversation(conv, who, "open", 1790000000.0);
+
+    /* GLPI refuses the second message's followup (a business rule), mid-conversation. */
+    fake_post(f, "/_fake/faults", "{\"refuse_content\": \"REFUSED-BY-RULE\"}");
+    worker_start(f, &f->w[0]);
+    publish(f, "contact_created", json_deep_copy(who), NULL);
+    publish(f, "conversation_created", json_deep_copy(c), NULL);
+    for (int i = 0; i < 4; i++)
+        publish(f, "message_created",
+                th_cw_message(m[i], c, who, i % 2 ? "outgoing" : "incoming", false, texts[i],
+                              1790000010 + i),
+                NULL);
+    publish(f, "conversation_status_changed",
+            th_cw_conversation(conv, who, "resolved", 1790000100.0), NULL);
+    confirm(f);
+    settle(f, 60000);
+
+    /* The later messages and the resolution went through... */
+    expect_mirrored(f, 1, 1, 3);
+    json_t *s = fake_state(f), *ticket = the_ticket(f, s);
+    long long tid = json_integer_value(json_object_get(ticket, "id"));
+    assert_int_equal(json_integer_value(json_object_get(ticket, "status")), 5);
+    assert_int_equal(followups_with(s, tid, "resolved in Chatwoot"), 1);
+    json_decref(s);
+    /* ...the refused one is recorded with GLPI's answer... */
+    snprintf(idtxt, sizeof idtxt, "%lld", m[1]);
+    why = pg_text(f,
+                  "SELECT refused_reason FROM glpi_messages WHERE hook_id = $1"
+                  " AND message_id = $2::bigint AND followup_id IS NULL AND refused_at IS NOT NULL",
+                  idtxt);
+    assert_non_null(strstr(why, "ERROR_GLPI_ADD"));
+    assert_non_null(strstr(why, "A rule refused the followup"));
+    free(why);
+    assert_true(metric(&f->w[0], "sy_glpi_followups_total", "refused") >= 1);
+    /* ...and its event alone is dead-lettered, with GLPI's status and code in the reason. */
+    assert_int_equal(dead_take(f, &reasons), 1);
+    assert_non_null(strstr(reasons, "400 ERROR_GLPI_ADD"));
+    assert_non_null(strstr(reasons, idtxt));
+    free(reasons);
+
+    /* Once GLPI takes it, the event's replay mirrors it. */
+    fake_post(f, "/_fake/faults", "{\"refuse_content\": \"\"}");
+    publish(f, "message_created",
+            th_cw_message(m[1], c, who, "outgoing", false, texts[1], 1790000011), NULL);
+    confirm(f);
+    settle(f, 60000);
+    expect_mirrored(f, 1, 1, 4);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM glpi_messages WHERE hook_id = $1"
+                                 " AND refused_at IS NOT NULL"),
+                     0);
+    assert_int_equal(dead_take(f, &reasons), 0);
+    free(reasons);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+    json_decref(who);
+    json_decref(c);
+}
+
+static void a_resolution_whose_reply_was_lost_is_not_said_twice_after_a_reopening(void **state)
+{
+    struct fixture *f = *state;
+    long long cid = ++f->next_id, conv = ++f->next_id;
+    json_t *who = th_cw_contact(cid, 5), *c = th_cw_conversation(conv, who, "open", 1790000000.0);
+    char *reasons = NULL;
+
+    worker_start(f, &f->w[0]);
+    publish(f, "contact_created", json_deep_copy(who), NULL);
+    publish(f, "conversation_created", json_deep_copy(c), NULL);
+    confirm(f);
+    settle(f, 30000);
+    /* The resolution followup is made, but its answer is lost; before the retry comes, the
+     * conversation is reopened and resolved again. */
+    fake_post(f, "/_fake/faults",
+              "{\"lost_reply\": 1, \"lost_reply_mode\": \"close\", "
+              "\"lost_reply_itemtype\": \"ITILFollowup\"}");
+    publish(f, "conversation_status_changed",
+            th_cw_conversation(conv, who, "resolved", 1790000100.0), NULL);
+    confirm(f);
+    for (int64_t end = th_now_ms() + 20000;;) {
+        json_t *s = fake_state(f);
+        long long lost = counter(s, "lost_replies");
+
+        json_decref(s);
+        if (lost == 1)
+            break;
+        if (th_now_ms() > end)
+            fail_msg("the resolution followup was not sent");
+        th_sleep_ms(20);
+    }
+    publish(f, "conversation_status_changed", th_cw_conversation(conv, who, "open", 1790000200.0),
+            NULL);
+    publish(f, "conversation_status_changed",
+            th_cw_conversation(conv, who, "resolved", 1790000300.0), NULL);
+    confirm(f);
+    settle(f, 60000);
+
+    json_t *s = fake_state(f), *ticket = the_ticket(f, s);
+    assert_int_equal(json_integer_value(json_object_get(ticket, "status")), 5);
+    assert_int_equal(followups_with(s, json_integer_value(json_object_get(ticket, "id")),
+                                    "resolved in Chatwoot"),
+                     1);
+    json_decref(s);
+    assert_int_equal(dead_take(f, &reasons), 0);
+    free(reasons);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+    json_decref(who);
+    json_decref(c);
+}
+
+static void contact_sync_makes_contacts_and_a_changed_sync_type_relinks_people(void **state)
+{
+    struct fixture *f = *state;
+    long long cid = ++f->next_id, conv = ++f->next_id;
+    json_t *who = th_cw_contact(cid, 3), *c = th_cw_conversation(conv, who, "open", 1790000000.0);
+    char *reasons = NULL, *link, want[64], marker[96];
+
+    /* First mirrored as a User... */
+    worker_start(f, &f->w[0]);
+    publish(f, "contact_created", json_deep_copy(who), NULL);
+    confirm(f);
+    settle(f, 30000);
+    json_t *s = fake_state(f);
+    assert_int_equal(count_people(f, s, "users"), 1);
+    json_decref(s);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+
+    /* ...then the hook is added again with --sync contact. */
+    hook_add(f, true);
+    worker_start(f, &f->w[0]);
+    json_t *moved = json_deep_copy(who);
+    json_object_set_new(moved, "name", json_string("Citizen Moved"));
+    publish(f, "contact_updated", moved, NULL);
+    publish(f, "conversation_created", json_deep_copy(c), NULL);
+    confirm(f);
+    settle(f, 30000);
+
+    s = fake_state(f);
+    assert_int_equal(count_people(f, s, "users"), 1);
+    assert_int_equal(count_people(f, s, "contacts"), 1);
+    json_t *contact = NULL, *it;
+    size_t i;
+    snprintf(marker, sizeof marker, "chatwoot-%s-%lld", f->hook, cid);
+    json_array_foreach(json_object_get(s, "contacts"), i, it)
+    {
+        const char *reg = json_string_value(json_object_get(it, "registration_number"));
+        if (reg && strcmp(reg, marker) == 0)
+            contact = it;
+    }
+    assert_non_null(contact);
+    long long contact_id = json_integer_value(json_object_get(contact, "id"));
+    assert_string_equal(json_string_value(json_object_get(contact, "name")), "Moved");
+    assert_string_equal(json_string_value(json_object_get(contact, "email")),
+                        json_string_value(json_object_get(who, "email")));
+    /* The link is the Contact's now. */
+    snprintf(want, sizeof want, "Contact:%lld", contact_id);
+    link =
+        pg_text(f, "SELECT itemtype || ':' || glpi_id FROM glpi_people WHERE hook_id = $1", NULL);
+    assert_string_equal(link, want);
+    free(link);
+    /* GLPI cannot make a Contact a requester: the contact's email is, and the ticket names the
+     * Contact. */
+    json_t *ticket = the_ticket(f, s);
+    json_t *req = json_array_get(json_object_get(ticket, "requesters"), 0);
+    assert_int_equal(json_integer_value(json_object_get(req, "users_id")), 0);
+    assert_string_equal(json_string_value(json_object_get(req, "alternative_email")),
+                        json_string_value(json_object_get(who, "email")));
+    snprintf(want, sizeof want, "GLPI contact #%lld", contact_id);
+    assert_non_null(strstr(json_string_value(json_object_get(ticket, "content")), want));
+    json_decref(s);
+    assert_int_equal(dead_take(f, &reasons), 0);
+    free(reasons);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+    json_decref(who);
+    json_decref(c);
+}
+
+static void people_glpi_already_has_are_linked_and_near_misses_are_not(void **state)
+{
+    struct fixture *f = *state;
+    long long a = ++f->next_id, b = ++f->next_id, p = ++f->next_id;
+    char body[512], email[96], near[96], phone[32], *reasons = NULL, *link, want[64];
+
+    snprintf(email, sizeof email, "ann-%s@x.org", f->run);
+    snprintf(near, sizeof near, "j_ann-%s@x.org", f->run);
+    snprintf(phone, sizeof phone, "+4420%08lld", p % 100000000);
+    /* Staff GLPI knows: one by email, one by phone; and joann, whom GLPI's LIKE finds for
+     * j_ann (an underscore is a wildcard there) but who is somebody else. */
+    snprintf(body, sizeof body,
+             "{\"itemtype\": \"User\", \"input\": {\"name\": \"staff-ann-%s\","
+             " \"_useremails\": {\"-1\": \"%s\"}}}",
+             f->run, email);
+    long long u_ann = fake_create(f, body);
+    snprintf(
+        body, sizeof body,
+        "{\"itemtype\": \"User\", \"input\": {\"name\": \"staff-phone-%s\", \"phone\": \"%s\"}}",
+        f->run, phone);
+    long long u_phone = fake_create(f, body);
+    snprintf(body, sizeof body,
+             "{\"itemtype\": \"User\", \"input\": {\"name\": \"staff-joann-%s\","
+             " \"_useremails\": {\"-1\": \"joann-%s@x.org\"}}}",
+             f->run, f->run);
+    long long u_joann = fake_create(f, body);
+
+    json_t *ca = th_cw_contact(a, 6), *cb = th_cw_contact(b, 7), *cp = th_cw_contact(p, 8);
+    json_object_set_new(ca, "email", json_string(email));
+    json_object_set_new(cb, "email", json_string(near));
+    json_object_set_new(cp, "email", json_null());
+    json_object_set_new(cp, "phone_number", json_string(phone));
+    worker_start(f, &f->w[0]);
+    publish(f, "contact_created", ca, NULL);
+    publish(f, "contact_created", cb, NULL);
+    publish(f, "contact_created", cp, NULL);
+    confirm(f);
+    settle(f, 30000);
+
+    char idtxt[24];
+    snprintf(idtxt, sizeof idtxt, "%lld", a);
+    link = pg_text(f,
+                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
+                   " AND contact_id = $2::bigint",
+                   idtxt);
+    snprintf(want, sizeof want, "%lld:false", u_ann);
+    assert_string_equal(link, want);
+    free(link);
+    snprintf(idtxt, sizeof idtxt, "%lld", p);
+    link = pg_text(f,
+                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
+                   " AND contact_id = $2::bigint",
+                   idtxt);
+    snprintf(want, sizeof want, "%lld:false", u_phone);
+    assert_string_equal(link, want);
+    free(link);
+    /* j_ann is not joann: a User of its own was made. */
+    snprintf(idtxt, sizeof idtxt, "%lld", b);
+    link = pg_text(f,
+                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
+                   " AND contact_id = $2::bigint",
+                   idtxt);
+    snprintf(want, sizeof want, "%lld:", u_joann);
+    assert_true(strncmp(link, want, strlen(want)) != 0);
+    assert_non_null(strstr(link, ":true"));
+    free(link);
+    json_t *s = fake_state(f);
+    assert_int_equal(count_people(f, s, "users"), 1);
+    json_decref(s);
+    assert_int_equal(dead_take(f, &reasons), 0);
+    free(reasons);
+    assert_int_equal(worker_stop(&f->w[0]), 0);
+
+    /* The hook has links: remove keeps them unless told, --purge forgets them. */
+    char *out = NULL, *err = NULL;
+    const char *rm[] = {"glpi", "hook", "remove", f->hook, NULL};
+    assert_int_equal(syctl(f, rm, &out, &err), 1);
+    assert_non_null(strstr(err, "--purge"));
+    free(out);
+    free(err);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM glpi_people WHERE hook_id = $1"), 3);
+    const char *purge[] = {"glpi", "hook", "remove", f->hook, "--purge", NULL};
+    assert_int_equal(syctl(f, purge, &out, &err), 0);
+    free(out);
+    free(err);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM glpi_hooks WHERE hook_id = $1"), 0);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM glpi_people WHERE hook_id = $1"), 0);
+    assert_int_equal(syctl(f, rm, &out, &err), 4);
+    free(out);
+    free(err);
+}
+
+static void
+syctl_hook_add_refuses_plain_http_and_bad_tokens_and_warns_without_a_secret(void **state)
+{
+    struct fixture *f = *state;
+    char id[64], url[128], *out = NULL, *err = NULL;
+
+    snprintf(id, sizeof id, "%s-x", f->hook);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/apirest.php", f->fake_port);
+    /* http:// without --allow-http. */
+    const char *plain[] = {
+        "glpi", "hook", "add", id, "--api-url", url, "--user-token", "env:IT_GLPI_TOKEN", NULL};
+    assert_int_equal(syctl(f, plain, &out, &err), 3);
+    assert_non_null(strstr(err, "api_url"));
+    assert_non_null(strstr(err, "https://"));
+    free(out);
+    free(err);
+    /* --allow-http to a host that is not this machine. */
+    const char *far[] = {"glpi",         "hook",
+                         "add",          id,
+                         "--api-url",    "http://glpi.example.org/apirest.php",
+                         "--user-token", "env:IT_GLPI_TOKEN",
+                         "--allow-http", NULL};
+    assert_int_equal(syctl(f, far, &out, &err), 3);
+    assert_non_null(strstr(err, "loopback"));
+    free(out);
+    free(err);
+    /* A token GLPI refuses: exit 1 with GLPI's code, the token never printed. */
+    assert_int_equal(hook_add_try(f, id, false, true, "env:IT_GLPI_BAD_TOKEN", NULL, &out, &err),
+                     1);
+    assert_non_null(strstr(err, "ERROR_GLPI_LOGIN_USER_TOKEN"));
+    free(out);
+    free(err);
+    const char *p[1] = {id};
+    struct sy_pg_res *res = NULL;
+    assert_int_equal(sy_pg_exec(f->pg, "SELECT 1 FROM glpi_hooks WHERE hook_id = $1", 1, p, &res),
+                     0);
+    assert_int_equal(sy_pg_res_rows(res), 0);
+    sy_pg_res_free(res);
+    /* Stored without a webhook secret: said plainly. */
+    hook_add_as(f, id, false, false, NULL, &err);
+    assert_non_null(strstr(err, "no webhook secret"));
+    assert_non_null(strstr(err, "--webhook-secret"));
+    free(err);
+    const char *rm[] = {"glpi", "hook", "remove", id, NULL};
+    assert_int_equal(syctl(f, rm, &out, &err), 0);
+    free(out);
+    free(err);
+}
+
 /* --- through the gateway ------------------------------------------------------------------ */
 
 struct gateway {
@@ -846,6 +1306,24 @@ static void deliveries_through_the_gateway_use_the_hook_syctl_stored(void **stat
     expect_status(deliver(&g, unknown, WEBHOOK_SECRET, d[3], "message_created",
                           th_cw_message(++f->next_id, c, who, "incoming", false, "lost", 1)),
                   404, "an unknown hook");
+    /* A hook stored without a webhook secret: its deliveries cannot be told from forgeries, so
+     * none is taken, signed or not, and the answer says how to fix it. */
+    char open_hook[64];
+    snprintf(open_hook, sizeof open_hook, "%s-open", f->hook);
+    hook_add_as(f, open_hook, false, false, NULL, NULL);
+    r = deliver(&g, open_hook, NULL, d[3], "message_created",
+                th_cw_message(++f->next_id, c, who, "incoming", false, "unsigned", 1));
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "no webhook secret"));
+    th_reply_free(&r);
+    expect_status(deliver(&g, open_hook, WEBHOOK_SECRET, d[3], "message_created",
+                          th_cw_message(++f->next_id, c, who, "incoming", false, "signed", 1)),
+                  401, "a signed delivery to a hook stored without a secret");
+    const char *rm_open[] = {"glpi", "hook", "remove", open_hook, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(syctl(f, rm_open, &out, &err), 0);
+    free(out);
+    free(err);
     settle(f, 60000);
 
     expect_mirrored(f, 1, 1, 1);
@@ -983,6 +1461,20 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(
             glpi_failing_for_half_a_minute_and_asking_to_wait_loses_nothing, test_setup,
+            test_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_refused_followup_is_recorded_and_the_rest_of_the_conversation_goes_on, test_setup,
+            test_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_resolution_whose_reply_was_lost_is_not_said_twice_after_a_reopening, test_setup,
+            test_teardown),
+        cmocka_unit_test_setup_teardown(
+            contact_sync_makes_contacts_and_a_changed_sync_type_relinks_people, test_setup,
+            test_teardown),
+        cmocka_unit_test_setup_teardown(people_glpi_already_has_are_linked_and_near_misses_are_not,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(
+            syctl_hook_add_refuses_plain_http_and_bad_tokens_and_warns_without_a_secret, test_setup,
             test_teardown),
         cmocka_unit_test_setup_teardown(deliveries_through_the_gateway_use_the_hook_syctl_stored,
                                         test_setup, test_teardown),
