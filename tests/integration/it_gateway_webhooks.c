@@ -1,7 +1,9 @@
 /* it_gateway_webhooks.c - sy-gateway's Chatwoot and WhatsApp webhooks end to end: a real
  * sy-gateway process over HTTP (libcurl), the real broker and Redis. Signed Chatwoot deliveries
- * pass, forged, unsigned and stale ones get 401 naming the header, an unsigned hook takes
- * anything, an unknown hook is 404, a redelivery is published once; the WhatsApp handshake
+ * pass, forged, unsigned and stale ones get 401 naming the header, a hook the webhooks file
+ * names without a secret takes anything, a hook stored in PostgreSQL (`syctl glpi hook add`)
+ * without a secret takes nothing (401 saying so) while one stored with a secret takes signed
+ * deliveries, an unknown hook is 404, a redelivery is published once; the WhatsApp handshake
  * answers only the configured token; a media message becomes exactly one
  * ingest.whatsapp.media with its fields while text and receipts publish nothing; malformed JSON
  * is 400 naming the problem; with the broker away a delivery gets 503 with Retry-After, and its
@@ -41,6 +43,7 @@
 #include "sy/crypto.h"
 #include "sy/err.h"
 #include "sy/json.h"
+#include "sy/pg.h"
 #include "sy/topology.h"
 
 #define PROBE_WORKER "gw_probe"
@@ -63,7 +66,7 @@ struct gateway {
     struct th_proc proc;
     bool running;
     int port, health_port;
-    char env[8][1300]; /* room for a path of up to 1199 bytes and its name */
+    char env[9][1300]; /* room for a path of up to 1199 bytes and its name */
 };
 
 struct fixture {
@@ -87,7 +90,10 @@ static const char *error_field(json_t *v)
     return f ? f : "";
 }
 
-static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp_url)
+/* A gateway on the test's webhooks file and amqp_url; with pg_url, it also knows the hooks
+ * stored in that database. */
+static void start_gateway_pg(struct fixture *f, struct gateway *g, const char *amqp_url,
+                             const char *pg_url)
 {
     g->port = th_free_port();
     g->health_port = th_free_port();
@@ -99,10 +105,18 @@ static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp
     snprintf(g->env[5], sizeof g->env[5], "GWT_WA_SECRET=%s", f->wa_secret);
     snprintf(g->env[6], sizeof g->env[6], "SY_GATEWAY_PUBLISH_TIMEOUT=3s");
     snprintf(g->env[7], sizeof g->env[7], "SY_AMQP_URL=%s", amqp_url);
-    const char *env[] = {g->env[0], g->env[1], g->env[2], g->env[3],           g->env[4],
-                         g->env[5], g->env[6], g->env[7], "SY_LOG_LEVEL=info", NULL};
+    snprintf(g->env[8], sizeof g->env[8], "SY_PG_URL=%s", pg_url ? pg_url : "");
+    const char *env[] = {
+        g->env[0], g->env[1], g->env[2], g->env[3],           g->env[4],
+        g->env[5], g->env[6], g->env[7], "SY_LOG_LEVEL=info", pg_url ? g->env[8] : NULL,
+        NULL};
     assert_int_equal(th_proc_spawn(&g->proc, f->bin, env), 0);
     g->running = true;
+}
+
+static void start_gateway(struct fixture *f, struct gateway *g, const char *amqp_url)
+{
+    start_gateway_pg(f, g, amqp_url, NULL);
 }
 
 /* Waits until port answers path with `want` (any answer when want is 0). */
@@ -389,7 +403,7 @@ static void chatwoot_bad_signatures_get_401_naming_the_header(void **state)
     assert_int_equal(published(f, id, NULL), 1);
 }
 
-static void chatwoot_hook_without_secret_takes_unsigned_deliveries(void **state)
+static void chatwoot_file_hook_without_secret_takes_unsigned_deliveries(void **state)
 {
     struct fixture *f = *state;
     char body[256];
@@ -409,6 +423,67 @@ static void chatwoot_hook_without_secret_takes_unsigned_deliveries(void **state)
     assert_true(json_is_null(json_object_get(data, "delivery")));
     json_decref(v);
     th_reply_free(&r);
+}
+
+/* Hooks `syctl glpi hook add` stored: one with a webhook secret takes deliveries signed with
+ * it; one stored without takes none, signed or not, since signatures are checked and only the
+ * webhooks file may name an unsigned hook (which this gateway still honours). */
+static void chatwoot_stored_hook_without_a_secret_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char err[512] = "", dir[1200], secret[64], signed_id[64], open_id[64], body[256];
+    struct gateway g = {0};
+    const char *pg_url = th_need_env("SY_PG_URL");
+    struct sy_pg *pg = sy_pg_connect(pg_url, err, sizeof err);
+
+    if (!pg)
+        fail_msg("pg: %s", err);
+    snprintf(dir, sizeof dir, "%s/schemas/sql/postgres", th_need_env("SY_SOURCE_DIR"));
+    if (sy_pg_migrate(pg, dir, NULL, NULL, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    snprintf(secret, sizeof secret, "cw-stored-%s", f->run);
+    snprintf(signed_id, sizeof signed_id, "gwt-%s-signed", f->run);
+    snprintf(open_id, sizeof open_id, "gwt-%s-open", f->run);
+    const char *add = "INSERT INTO glpi_hooks (hook_id, api_url, user_token, webhook_secret)"
+                      " VALUES ($1, 'https://glpi.example.org/apirest.php', 'tok', $2)";
+    const char *ps[2] = {signed_id, secret}, *po[2] = {open_id, NULL};
+    if (sy_pg_exec(pg, add, 2, ps, NULL) != 0 || sy_pg_exec(pg, add, 2, po, NULL) != 0)
+        fail_msg("glpi_hooks: %s", sy_pg_error(pg));
+    start_gateway_pg(f, &g, th_need_env("SY_AMQP_URL"), pg_url);
+    wait_answer(&g, g.health_port, "/readyz", 200);
+
+    snprintf(body, sizeof body, "{\"event\":\"contact_updated\",\"id\":12,\"name\":\"st-%s\"}",
+             f->run);
+    struct th_reply r = chatwoot_post(f, g.port, signed_id, secret, now_s(), NULL, body);
+    if (r.status != 202)
+        fail_msg("a signed delivery to a stored hook: expected 202, got %ld: %s", r.status, r.body);
+    th_reply_free(&r);
+    assert_int_equal(published_with(f, "hook", signed_id), 1);
+    r = chatwoot_post(f, g.port, signed_id, NULL, now_s(), NULL, body);
+    th_expect_error(&r, 401, NULL, "X-Chatwoot-Signature");
+    th_reply_free(&r);
+
+    r = chatwoot_post(f, g.port, open_id, NULL, now_s(), NULL, body);
+    th_expect_error(&r, 401, NULL, "hook_id");
+    assert_non_null(strstr(r.body, "no webhook secret"));
+    assert_non_null(strstr(r.body, "--webhook-secret"));
+    th_reply_free(&r);
+    r = chatwoot_post(f, g.port, open_id, secret, now_s(), NULL, body);
+    th_expect_error(&r, 401, NULL, "hook_id");
+    th_reply_free(&r);
+    assert_int_equal(published_with(f, "hook", open_id), 0);
+    /* The file's own unsigned hook is still taken by the same gateway. */
+    r = chatwoot_post(f, g.port, "open", NULL, 0, NULL, body);
+    assert_int_equal(r.status, 202);
+    th_reply_free(&r);
+
+    assert_int_equal(stop_gateway(&g), 0);
+    assert_int_equal(th_log_count(&g.proc, secret), 0);
+    th_proc_cleanup(&g.proc);
+    const char *del = "DELETE FROM glpi_hooks WHERE hook_id IN ($1, $2)";
+    const char *pd[2] = {signed_id, open_id};
+    sy_pg_exec(pg, del, 2, pd, NULL);
+    sy_pg_destroy(pg);
 }
 
 static void chatwoot_unknown_hook_is_404(void **state)
@@ -804,7 +879,8 @@ int main(void)
         cmocka_unit_test(test_schemas_match_the_fleets),
         cmocka_unit_test(chatwoot_signed_delivery_is_published_with_its_fields),
         cmocka_unit_test(chatwoot_bad_signatures_get_401_naming_the_header),
-        cmocka_unit_test(chatwoot_hook_without_secret_takes_unsigned_deliveries),
+        cmocka_unit_test(chatwoot_file_hook_without_secret_takes_unsigned_deliveries),
+        cmocka_unit_test(chatwoot_stored_hook_without_a_secret_is_refused),
         cmocka_unit_test(chatwoot_unknown_hook_is_404),
         cmocka_unit_test(chatwoot_redelivery_is_published_once),
         cmocka_unit_test(chatwoot_bad_bodies_are_refused_naming_the_problem),
