@@ -38,8 +38,16 @@
  *                                        scheme, host and port, as Maximo behind a proxy
  *                                        does ("" to stop)
  *     {"delay_ms": M}                    every API answer waits M ms (0: off)
+ *     {"once": [{"on": K, "status": S} | {"on": K, "delay_ms": M}, ...]}
+ *                                        one-shot faults, each used up by the first API call
+ *                                        of kind K after it: "list" (a collection), "next_page"
+ *                                        (a collection's page 2 or later), "doclinks" (a work
+ *                                        order's list of them), "download" (a doclink's
+ *                                        bytes) or "any"; it answers status S (a Maximo error,
+ *                                        no Retry-After), or the call's own answer M ms late
  *   POST /_fake/reset empties everything. GET /_fake/state dumps the work orders, each doclink
- *   with its "downloads", and counters. */
+ *   with its "downloads", and counters (among them "next_pages": collection pages 2 and later
+ *   asked for, and "faulted": one-shot faults used up). */
 #include <ctype.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -68,12 +76,23 @@ static int port;
 static json_t *workorders;
 static long long next_doclink, clock_s;
 static struct {
-    long long requests, lists, doclink_lists, downloads, refused_401, refused_429, refused_503;
+    long long requests, lists, next_pages, doclink_lists, downloads, refused_401, refused_429,
+        refused_503, faulted;
 } counters;
+
+/* The kinds of API call a one-shot fault aims at. */
+enum call_kind { CALL_ANY, CALL_LIST, CALL_NEXT_PAGE, CALL_DOCLINKS, CALL_DOWNLOAD };
+#define ONCE_MAX 32
+
 static struct {
     int fail_429, fail_503, retry_after, delay_ms;
     bool expired;
     char foreign[128];
+    struct {
+        enum call_kind on;
+        int status, delay_ms;
+    } once[ONCE_MAX];
+    int nonce;
 } faults;
 
 static void reset(void)
@@ -546,13 +565,66 @@ static enum MHD_Result doclinks(struct MHD_Connection *c, const char *object, co
     return error(c, 404, "BMXAA8727E", "the doclink was not found", NULL);
 }
 
-static enum MHD_Result api(struct MHD_Connection *c, const char *method, const char *path)
+/* --- one-shot faults ------------------------------------------------------------------------ */
+
+static bool kind_named(const char *name, enum call_kind *k)
+{
+    static const char *const names[] = {"any", "list", "next_page", "doclinks", "download"};
+
+    for (int i = 0; name && i < 5; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *k = (enum call_kind)i;
+            return true;
+        }
+    return false;
+}
+
+/* What an API call (its path under PREFIX) is. */
+static enum call_kind kind_of(struct MHD_Connection *c, const char *path)
+{
+    const char *pn = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pageno");
+    const char *rest = path + strcspn(path, "/");
+
+    if (!*rest)
+        return pn && atol(pn) >= 2 ? CALL_NEXT_PAGE : CALL_LIST;
+    rest = strchr(rest + 1, '/');
+    if (rest && strcmp(rest, "/doclinks") == 0)
+        return CALL_DOCLINKS;
+    if (rest && strncmp(rest, "/doclinks/", 10) == 0)
+        return CALL_DOWNLOAD;
+    return CALL_ANY;
+}
+
+/* The first one-shot fault aimed at a call of kind k, used up: its status (0 when it delays
+ * the answer instead, into *delay_ms), or -1 when none is. */
+static int take_once(enum call_kind k, int *delay_ms)
+{
+    for (int i = 0; i < faults.nonce; i++) {
+        enum call_kind on = faults.once[i].on;
+        int status = faults.once[i].status;
+
+        if (on != CALL_ANY && on != k && !(on == CALL_LIST && k == CALL_NEXT_PAGE))
+            continue;
+        if (!status && faults.once[i].delay_ms > *delay_ms)
+            *delay_ms = faults.once[i].delay_ms;
+        memmove(&faults.once[i], &faults.once[i + 1],
+                (size_t)(faults.nonce - i - 1) * sizeof faults.once[0]);
+        faults.nonce--;
+        counters.faulted++;
+        return status;
+    }
+    return -1;
+}
+
+static enum MHD_Result api(struct MHD_Connection *c, const char *method, const char *path,
+                           int *delay_ms)
 {
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "apikey");
     const char *lean = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lean");
     char object[128], rid[700], ra[24];
     const char *rest;
     size_t k;
+    int status;
 
     counters.requests++;
     snprintf(ra, sizeof ra, "%d", faults.retry_after);
@@ -566,6 +638,18 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
         counters.refused_503++;
         return error(c, 503, "BMXAA0503E", "the server is not available",
                      faults.retry_after >= 0 ? ra : NULL);
+    }
+    k = (size_t)kind_of(c, path);
+    if (k == CALL_NEXT_PAGE)
+        counters.next_pages++;
+    if ((status = take_once((enum call_kind)k, delay_ms)) > 0) {
+        /* What a proxy in front answers for a gateway error is a page of its own. */
+        if (status == 502 || status == 504) {
+            static const char page[] = "<html><body><h1>Bad gateway</h1></body></html>";
+
+            return send_bytes(c, status, page, sizeof page - 1, "text/html", NULL);
+        }
+        return error(c, status, "BMXAA0500E", "an internal error occurred", NULL);
     }
     if (faults.expired || (apikey && (!key || strcmp(key, apikey) != 0))) {
         counters.refused_401++;
@@ -682,6 +766,37 @@ static json_t *state_view(void)
     return out;
 }
 
+/* Appends the one-shot faults of list (none when NULL), then answers. */
+static enum MHD_Result add_once(struct MHD_Connection *c, const json_t *list)
+{
+    const json_t *it;
+    size_t i;
+
+    if (list && !json_is_array(list))
+        return error(c, 400, "FAKE", "once: expected a list", NULL);
+    json_array_foreach(list, i, it)
+    {
+        enum call_kind k;
+        json_int_t status = json_integer_value(json_object_get(it, "status"));
+        json_int_t delay = json_integer_value(json_object_get(it, "delay_ms"));
+
+        if (faults.nonce == ONCE_MAX)
+            return error(c, 400, "FAKE", "once: too many faults waiting", NULL);
+        if (!kind_named(json_string_value(json_object_get(it, "on")), &k) ||
+            (status && (status < 400 || status > 599)) || delay < 0 || delay > 600000 ||
+            !status == !delay)
+            return error(c, 400, "FAKE",
+                         "once: each {\"on\": any|list|next_page|doclinks|download} with a "
+                         "\"status\" of 400-599 or a \"delay_ms\"",
+                         NULL);
+        faults.once[faults.nonce].on = k;
+        faults.once[faults.nonce].status = (int)status;
+        faults.once[faults.nonce].delay_ms = (int)delay;
+        faults.nonce++;
+    }
+    return send_json(c, 200, json_pack("{s:b}", "ok", 1), NULL);
+}
+
 static enum MHD_Result control(struct MHD_Connection *c, const char *method, const char *path,
                                struct req *rq)
 {
@@ -689,16 +804,17 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
     enum MHD_Result ok;
 
     if (strcmp(path, "state") == 0 && strcmp(method, "GET") == 0) {
-        ok = send_json(c, 200,
-                       json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "workorders",
-                                 state_view(), "counters", "requests",
-                                 (json_int_t)counters.requests, "lists", (json_int_t)counters.lists,
-                                 "doclink_lists", (json_int_t)counters.doclink_lists, "downloads",
-                                 (json_int_t)counters.downloads, "refused_401",
-                                 (json_int_t)counters.refused_401, "refused_429",
-                                 (json_int_t)counters.refused_429, "refused_503",
-                                 (json_int_t)counters.refused_503),
-                       NULL);
+        ok = send_json(
+            c, 200,
+            json_pack(
+                "{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "workorders",
+                state_view(), "counters", "faulted", (json_int_t)counters.faulted, "next_pages",
+                (json_int_t)counters.next_pages, "requests", (json_int_t)counters.requests, "lists",
+                (json_int_t)counters.lists, "doclink_lists", (json_int_t)counters.doclink_lists,
+                "downloads", (json_int_t)counters.downloads, "refused_401",
+                (json_int_t)counters.refused_401, "refused_429", (json_int_t)counters.refused_429,
+                "refused_503", (json_int_t)counters.refused_503),
+            NULL);
     } else if (strcmp(path, "reset") == 0 && strcmp(method, "POST") == 0) {
         reset();
         ok = send_json(c, 200, json_pack("{s:b}", "ok", 1), NULL);
@@ -746,7 +862,7 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
                          json_string_value(v) ? json_string_value(v) : "");
             if ((v = json_object_get(in, "delay_ms")))
                 faults.delay_ms = (int)json_integer_value(v);
-            ok = send_json(c, 200, json_pack("{s:b}", "ok", 1), NULL);
+            ok = add_once(c, json_object_get(in, "once"));
         }
     } else {
         ok = error(c, 404, "FAKE", "no such control", NULL);
@@ -769,7 +885,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
     if (strncmp(url, "/_fake/", 7) == 0)
         ok = control(c, method, url + 7, rq);
     else if (is_api)
-        ok = api(c, method, url + strlen(PREFIX));
+        ok = api(c, method, url + strlen(PREFIX), delay_ms);
     else
         ok = error(c, 404, "BMXAA8727E", "not the API: expected " PREFIX "<object>", NULL);
     pthread_mutex_unlock(&mu);
