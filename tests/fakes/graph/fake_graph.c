@@ -37,10 +37,22 @@
  *     {"expire_delta": true}              every delta and next link issued so far answers
  *                                         410 Gone (resyncRequired) from now on
  *     {"delay_ms": M}                     every call's answer waits M ms (0: off)
+ *     {"refuse_tokens": true|false}       the token endpoint refuses the client (401
+ *                                         invalid_client, its secret expired) while true
+ *     {"once": [{"on": K, "status": S} | {"on": K, "delay_ms": M}, ...]}
+ *                                         one-shot faults, each used up by the first request
+ *                                         of kind K after it: "token", "delta" (any delta
+ *                                         page), "next_page" (a page a nextLink names),
+ *                                         "item", "content", "download" or "any" (a call or
+ *                                         a token request); it answers status S (a Graph
+ *                                         error; for 502 and 504 a gateway's HTML page), or
+ *                                         the request's own answer M ms late
  *     {"page_size": N}                    items a delta page holds from now on
  *   POST /_fake/reset                     no files, faults or counters
  *   GET /_fake/state                      files (with their downloads) and counters
- *                                         ("requests": every request but the control ones) */
+ *                                         ("requests": every request but the control ones;
+ *                                         "next_pages": delta pages a nextLink named;
+ *                                         "faulted": one-shot faults used up) */
 #include <ctype.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -87,10 +99,32 @@ static int page_size = 200, page_size_default = 200;
 static struct {
     long long requests, token_requests, tokens_issued, token_refused, calls, delta_calls,
         item_calls, content_calls, downloads, downloads_with_auth, unauthorized, throttled,
-        unavailable, gone;
+        unavailable, gone, faulted, next_pages;
 } counters;
+
+/* The kinds of request a one-shot fault aims at. */
+enum call_kind {
+    CALL_ANY,
+    CALL_TOKEN,
+    CALL_DELTA,
+    CALL_NEXT_PAGE,
+    CALL_ITEM,
+    CALL_CONTENT,
+    CALL_DOWNLOAD,
+    CALL_OTHER
+};
+#define ONCE_MAX 32
+static const char *const kind_names[] = {"any",  "token",   "delta",    "next_page",
+                                         "item", "content", "download", NULL};
+
 static struct {
     int fail_429, fail_503, retry_after, delay_ms;
+    bool refuse_tokens;
+    struct {
+        enum call_kind on;
+        int status, delay_ms;
+    } once[ONCE_MAX];
+    int nonce;
 } faults;
 
 static void reset(void)
@@ -313,6 +347,9 @@ static enum MHD_Result token(struct MHD_Connection *c, const char *method, const
                        "AADSTS700016: Application not found in the directory.");
     else if (!secret || strcmp(secret, client_secret) != 0)
         ok = aad_error(c, 401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+    else if (faults.refuse_tokens)
+        ok = aad_error(c, 401, "invalid_client",
+                       "AADSTS7000222: The provided client secret keys for app are expired.");
     else {
         int k = ntokens++ % TOKENS_MAX;
 
@@ -496,6 +533,39 @@ static void changed(int i)
     snprintf(files[i].tempauth, sizeof files[i].tempauth, "%08x%08x", rand_r(&rnd), rand_r(&rnd));
 }
 
+/* Appends the one-shot faults of list (none when NULL), then answers. */
+static enum MHD_Result add_once(struct MHD_Connection *c, const json_t *list)
+{
+    const json_t *it;
+    size_t i;
+
+    if (list && !json_is_array(list))
+        return send_json(c, 400, json_pack("{s:s}", "error", "once: expected a list"));
+    json_array_foreach(list, i, it)
+    {
+        const char *on = json_string_value(json_object_get(it, "on"));
+        json_int_t status = json_integer_value(json_object_get(it, "status"));
+        json_int_t delay = json_integer_value(json_object_get(it, "delay_ms"));
+        int k = 0;
+
+        while (kind_names[k] && (!on || strcmp(kind_names[k], on) != 0))
+            k++;
+        if (faults.nonce == ONCE_MAX)
+            return send_json(c, 400, json_pack("{s:s}", "error", "once: too many waiting"));
+        if (!kind_names[k] || (status && (status < 400 || status > 599)) || delay < 0 ||
+            delay > 600000 || !status == !delay)
+            return send_json(c, 400,
+                             json_pack("{s:s}", "error",
+                                       "once: each {\"on\": a kind} with a \"status\" of "
+                                       "400-599 or a \"delay_ms\""));
+        faults.once[faults.nonce].on = (enum call_kind)k;
+        faults.once[faults.nonce].status = (int)status;
+        faults.once[faults.nonce].delay_ms = (int)delay;
+        faults.nonce++;
+    }
+    return send_json(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
 static enum MHD_Result control(struct MHD_Connection *c, const char *method, const char *path,
                                struct req *rq)
 {
@@ -514,8 +584,9 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
         ok = send_json(
             c, 200,
             json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                      "s:I}}",
-                      "files", list, "counters", "requests", counters.requests, "token_requests",
+                      "s:I, s:I, s:I}}",
+                      "files", list, "counters", "faulted", counters.faulted, "next_pages",
+                      counters.next_pages, "requests", counters.requests, "token_requests",
                       counters.token_requests, "tokens_issued", counters.tokens_issued,
                       "token_refused", counters.token_refused, "calls", counters.calls,
                       "delta_calls", counters.delta_calls, "item_calls", counters.item_calls,
@@ -585,7 +656,9 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
             token_gen++;
         if (json_is_true(json_object_get(in, "expire_delta")))
             epoch++;
-        ok = send_json(c, 200, json_pack("{s:b}", "ok", 1));
+        if ((v = json_object_get(in, "refuse_tokens")))
+            faults.refuse_tokens = json_is_true(v);
+        ok = add_once(c, json_object_get(in, "once"));
     } else {
         ok = send_json(c, 404, json_pack("{s:s}", "error", "no such control"));
     }
@@ -616,19 +689,77 @@ static bool faulted(struct MHD_Connection *c, enum MHD_Result *ok)
     return false;
 }
 
+/* What a request (not a control one) is. */
+static enum call_kind kind_of(struct MHD_Connection *c, const char *url)
+{
+    const char *tok = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+    const char *slash;
+    struct dtoken t;
+    size_t n = strlen(url);
+
+    if (strncmp(url, "/download/", 10) == 0)
+        return CALL_DOWNLOAD;
+    if (strncmp(url, "/v1.0/", 6) != 0)
+        return CALL_TOKEN;
+    if (n >= 11 && strcmp(url + n - 11, "/root/delta") == 0)
+        return tok && dtoken_parse(tok, &t) && t.after > 0 ? CALL_NEXT_PAGE : CALL_DELTA;
+    if (!(slash = strstr(url, "/items/")))
+        return CALL_OTHER;
+    slash = strchr(slash + 7, '/');
+    return !slash ? CALL_ITEM : strcmp(slash, "/content") == 0 ? CALL_CONTENT : CALL_OTHER;
+}
+
+/* The first one-shot fault aimed at a request of kind k, used up, if any: true when it
+ * answered (*ok set), false when it only delays the answer (into *delay_ms) or none is due. */
+static bool faulted_once(struct MHD_Connection *c, enum call_kind k, int *delay_ms,
+                         enum MHD_Result *ok)
+{
+    for (int i = 0; i < faults.nonce; i++) {
+        enum call_kind on = faults.once[i].on;
+        int status = faults.once[i].status;
+
+        if (on != CALL_ANY && on != k && !(on == CALL_DELTA && k == CALL_NEXT_PAGE))
+            continue;
+        if (!status && faults.once[i].delay_ms > *delay_ms)
+            *delay_ms = faults.once[i].delay_ms;
+        memmove(&faults.once[i], &faults.once[i + 1],
+                (size_t)(faults.nonce - i - 1) * sizeof faults.once[0]);
+        faults.nonce--;
+        counters.faulted++;
+        if (!status)
+            return false;
+        if (status == 502 || status == 504) {
+            static const char page[] = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+
+            *ok = send_bytes(c, status, page, sizeof page - 1, "text/html", NULL, NULL);
+        } else {
+            *ok = graph_error(c, status, "generalException", "An internal error occurred.", NULL,
+                              NULL);
+        }
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,
                              struct req *rq, int *delay_ms)
 {
     enum MHD_Result ok;
+    enum call_kind kind = CALL_OTHER;
     bool call = strncmp(url, "/v1.0/", 6) == 0 || strncmp(url, "/download/", 10) == 0;
 
     pthread_mutex_lock(&mu);
     if (call)
         *delay_ms = faults.delay_ms;
-    if (strncmp(url, "/_fake/", 7) != 0)
+    if (strncmp(url, "/_fake/", 7) != 0) {
         counters.requests++;
+        kind = kind_of(c, url);
+        counters.next_pages += kind == CALL_NEXT_PAGE;
+    }
     if (strncmp(url, "/_fake/", 7) == 0)
         ok = control(c, method, url + 7, rq);
+    else if (faulted_once(c, kind, delay_ms, &ok))
+        ;
     else if (call && faulted(c, &ok))
         ;
     else if (strncmp(url, "/v1.0/", 6) == 0)
