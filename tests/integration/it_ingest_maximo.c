@@ -12,6 +12,11 @@
  *    was, until the key works again;
  *  - a document over the size limit is recorded as rejected without being downloaded (its size
  *    from the listing), or without being kept (its size from the answer alone);
+ *  - a 500 on a listing page, a proxy's 502 on a download, and answers later than
+ *    SY_INGEST_TIMEOUT are retried, and each document is stored and announced once;
+ *  - sy-ingest killed after a poll's fetches were published and before its watermark was
+ *    saved lists the same work orders again once restarted, and stores nothing twice; so does
+ *    a watermark rolled back in SQL;
  *  - nothing is dead-lettered, and the API key never reaches the log.
  * Isolation on shared services: the fake, the source ("maximo:it<run>") and the file store are
  * the run's own. */
@@ -33,6 +38,7 @@
 
 #include "chatwoot.h"
 #include "cm_ingest.h"
+#include "cm_ingest_crash.h"
 #include "harness.h"
 #include "http.h"
 #include "sy/amqp.h"
@@ -416,6 +422,254 @@ static void an_oversize_document_is_rejected_without_download(void **state)
     assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
 }
 
+/* --- server errors, timeouts and a crash ---------------------------------------------------- */
+
+/* The worker these tests run: calls to Maximo cut off after two seconds, so a late answer is a
+ * failed call. Started again unless it is already the one they started. */
+static pid_t quick_pid;
+
+static void worker_quick(struct fixture *f)
+{
+    static const char *const extra[] = {"SY_INGEST_CONNECT_TIMEOUT=2s", "SY_INGEST_TIMEOUT=2s",
+                                        NULL};
+
+    if (f->running && f->proc.pid == quick_pid)
+        return;
+    if (f->running)
+        assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
+    th_ingest_start(&f->proc, &f->running, &f->port, f->run, f->conf, f->files, extra);
+    quick_pid = f->proc.pid;
+}
+
+static long long all_items(struct fixture *f)
+{
+    return pg_count(f, "SELECT count(*) FROM document_items WHERE source = $1");
+}
+
+static char *saved_cursor(struct fixture *f)
+{
+    return pg_text(f, "SELECT cursor::text FROM ingest_sources WHERE source = $1");
+}
+
+static void no_last_error(struct fixture *f)
+{
+    char *why = pg_text(f, "SELECT COALESCE(last_error, '') FROM ingest_sources"
+                           " WHERE source = $1");
+
+    assert_string_equal(why, "");
+    free(why);
+}
+
+/* Distinct message ids among the announcements read from msgs[from] on. */
+static size_t distinct_since(struct fixture *f, size_t from)
+{
+    size_t n = 0;
+
+    for (size_t i = from; i < f->nmsgs; i++) {
+        bool seen = false;
+
+        for (size_t j = from; j < i && !seen; j++)
+            seen = strcmp(f->msgs[i].id, f->msgs[j].id) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+/* Two work orders after the watermark's, with three doclinks: listed from the watermark's own
+ * work order on, two a page, they take a second page. */
+static void two_work_orders(struct fixture *f, const char *first, const char *second,
+                            const char *const names[3])
+{
+    workorders(f,
+               json_pack("[{s:s, s:s, s:[o, o]}, {s:s, s:s, s:[o]}]", "wonum", first, "description",
+                         "Pump overhaul at Kalamassery depot", "doclinks", pdf(f, names[0]),
+                         doclink(f, names[1], "text/plain", "Pump overhaul checklist"), "wonum",
+                         second, "description", "Escalator repair at MG Road station", "doclinks",
+                         pdf(f, names[2])));
+}
+
+/* The downloads of the three, each at least one. */
+static long long downloads_of_all(struct fixture *f, const char *const names[3])
+{
+    long long n = 0;
+
+    for (int i = 0; i < 3; i++) {
+        long long d = downloads(f, names[i]);
+
+        if (d < 1)
+            fail_msg("%s was downloaded %lld times", names[i], d);
+        n += d;
+    }
+    return n;
+}
+
+static void server_errors_on_a_listing_page_and_a_download_are_retried_without_loss(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[3] = {"pump-5xx.pdf", "pump-5xx-checklist.txt",
+                                         "escalator-5xx.pdf"};
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), rows = all_items(f);
+    long long stored = items(f, "stored"), faulted = fake_counter(f, "faulted"),
+              pages = fake_counter(f, "next_pages");
+    size_t ann = announced(f), from = f->nmsgs;
+
+    two_work_orders(f, "1010", "1011", names);
+    /* A 500 from Maximo on the second page, and a proxy's 502 page for a download. */
+    faults(f, json_pack("{s:[{s:s, s:i}, {s:s, s:i}]}", "once", "on", "next_page", "status", 500,
+                        "on", "download", "status", 502));
+    poll_now(f);
+    wait_items(f, "expanded", expanded + 3);
+    assert_int_equal(fake_counter(f, "faulted"), faulted + 2);
+    /* The listing failed on its second page and went again whole. */
+    assert_int_equal(fake_counter(f, "next_pages"), pages + 2);
+    /* Each document stored once and downloaded once (the 502 came instead of its bytes). */
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(all_items(f), rows + 6);
+    assert_int_equal(downloads_of_all(f, names), 3);
+    assert_int_equal(announced(f), ann + 3);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+}
+
+static void answers_later_than_the_timeout_are_retried_without_loss(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[3] = {"pump-late.pdf", "pump-late-checklist.txt",
+                                         "escalator-late.pdf"};
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), rows = all_items(f);
+    long long stored = items(f, "stored"), faulted = fake_counter(f, "faulted"),
+              pages = fake_counter(f, "next_pages");
+    size_t ann = announced(f), from = f->nmsgs;
+
+    two_work_orders(f, "1012", "1013", names);
+    /* The second page and a download answered five seconds late, past the two allowed. */
+    faults(f, json_pack("{s:[{s:s, s:i}, {s:s, s:i}]}", "once", "on", "next_page", "delay_ms", 5000,
+                        "on", "download", "delay_ms", 5000));
+    poll_now(f);
+    wait_items(f, "expanded", expanded + 3);
+    assert_int_equal(fake_counter(f, "faulted"), faulted + 2);
+    /* The late page was given up on and the listing went again; so was the late download,
+     * and its document was downloaded again (the fake counts the late answer too). */
+    assert_int_equal(fake_counter(f, "next_pages"), pages + 2);
+    assert_true(th_log_count(&f->proc, "no answer within 2000 ms") >= 1);
+    assert_int_equal(downloads_of_all(f, names), 4);
+    /* Nothing lost, nothing twice. */
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(all_items(f), rows + 6);
+    assert_int_equal(items(f, "duplicate"), 0);
+    assert_int_equal(announced(f), ann + 3);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+}
+
+/* A real crash: sy-ingest gets SIGKILL after the broker confirmed every fetch of a poll and
+ * before the poll's cursor was saved, while a fetch had stored a document and not yet announced
+ * it (cm_ingest_crash.h holds both there). Started again, the worker gets the poll again (it
+ * was never acknowledged), lists the same work orders from the old watermark, and each doclink
+ * is stored and announced once. */
+static void a_crash_between_publishing_fetches_and_saving_the_cursor_lists_again_once(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[3] = {"pump-crash.pdf", "pump-crash-checklist.txt",
+                                         "escalator-crash.pdf"};
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), rows = all_items(f);
+    long long stored = items(f, "stored"), was_listed = listed(f);
+    char *before = saved_cursor(f);
+    size_t ann = announced(f), from = f->nmsgs;
+
+    two_work_orders(f, "1014", "1015", names);
+    struct sy_pg *hold = th_ingest_hold_row(f->source);
+    poll_now(f);
+    th_ingest_wait_waiting(hold, TH_INGEST_CURSOR_UPDATE, &f->proc, &f->running, WAIT_MS);
+    th_ingest_wait_waiting(hold, TH_INGEST_STORED_COUNT, &f->proc, &f->running, WAIT_MS);
+    th_ingest_kill_held(&f->proc, &f->running, hold, f->source);
+    assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
+
+    /* Dead with the fetches published: one document stored, none announced, the cursor and
+     * the count of listed items where they were. */
+    char *now = saved_cursor(f);
+    assert_string_equal(now, before);
+    free(now);
+    assert_int_equal(listed(f), was_listed);
+    assert_int_equal(documents(f), docs + 1);
+    assert_int_equal(items(f, "expanded"), expanded);
+    assert_int_equal(announced(f), ann);
+
+    worker_quick(f);
+    wait_items(f, "expanded", expanded + 3);
+    /* Listed again (and counted once: the first listing's count died with its cursor). */
+    assert_int_equal(listed(f), was_listed + 3);
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_string_equal(wonum, "1015");
+    free(wonum);
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(all_items(f), rows + 6);
+    assert_int_equal(items(f, "duplicate"), 0);
+    /* Each announced, the one stored before the crash too; an announcement made again would
+     * carry the same id. */
+    announced(f);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+    free(before);
+}
+
+/* The watermark rolled back in SQL to where it was before the last two work orders, as a
+ * cursor save lost after its fetches: they are listed again, and nothing is fetched, stored or
+ * announced again. */
+static void a_watermark_rolled_back_lists_again_without_new_documents(void **state)
+{
+    struct fixture *f = *state;
+
+    worker_quick(f);
+    long long rows = all_items(f), docs = documents(f), was_listed = listed(f);
+    long long fetched = fake_counter(f, "downloads");
+    size_t ann = announced(f);
+    char *now = saved_cursor(f);
+    const char *p[1] = {f->source};
+
+    /* Back to the watermark of the work order before 1014. */
+    if (sy_pg_exec(f->pg,
+                   "UPDATE ingest_sources SET cursor = (SELECT jsonb_build_object("
+                   "   'changedate', metadata->>'changedate', 'wonum', metadata->>'wonum')"
+                   "  FROM documents WHERE source = $1 AND metadata->>'wonum' = '1013' LIMIT 1)"
+                   " WHERE source = $1",
+                   1, p, NULL) != 0)
+        fail_msg("%s", sy_pg_error(f->pg));
+    poll_now(f);
+    int64_t end = th_now_ms() + WAIT_MS;
+    while (listed(f) < was_listed + 3 && th_now_ms() < end) {
+        check_worker(f);
+        th_sleep_ms(100);
+    }
+    wait_items(f, "expanded", items(f, "expanded"));
+    assert_int_equal(listed(f), was_listed + 3);
+    char *again = saved_cursor(f);
+    assert_string_equal(again, now);
+    free(again);
+    free(now);
+    assert_int_equal(all_items(f), rows);
+    assert_int_equal(documents(f), docs);
+    assert_int_equal(fake_counter(f, "downloads"), fetched);
+    assert_int_equal(announced(f), ann);
+    nothing_dead(f);
+
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -468,6 +722,10 @@ int main(void)
         cmocka_unit_test(too_many_requests_and_unavailable_are_retried_without_loss),
         cmocka_unit_test(an_expired_apikey_is_recorded_and_the_cursor_stays),
         cmocka_unit_test(an_oversize_document_is_rejected_without_download),
+        cmocka_unit_test(server_errors_on_a_listing_page_and_a_download_are_retried_without_loss),
+        cmocka_unit_test(answers_later_than_the_timeout_are_retried_without_loss),
+        cmocka_unit_test(a_crash_between_publishing_fetches_and_saving_the_cursor_lists_again_once),
+        cmocka_unit_test(a_watermark_rolled_back_lists_again_without_new_documents),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
