@@ -12,6 +12,13 @@
  *  - 429 with Retry-After and 503 are waited out, and nothing is lost;
  *  - an expired delta link (410 resyncRequired) lists the whole drive again, and what was
  *    stored before is not stored, downloaded or announced again;
+ *  - a 500 on a delta page, a gateway's 502 on a download, and answers later than
+ *    SY_INGEST_TIMEOUT are retried, and each file is stored and announced once;
+ *  - a token refresh the token endpoint refuses is asked for once, recorded in last_error
+ *    (and syctl ingest status), and not retried until the next poll, which then gets the file;
+ *  - sy-ingest killed after a poll's fetches were published and before its delta link was
+ *    saved lists the same changes again once restarted, and stores nothing twice; so does a
+ *    delta link rolled back in SQL to an older one;
  *  - nothing is dead-lettered, and neither the client secret nor a token reaches the log.
  * Isolation on shared services: the source ("sharepoint:it<run>"), the file store, and the
  * files' bytes (they carry the run id) are the run's own. */
@@ -32,6 +39,7 @@
 
 #include "chatwoot.h"
 #include "cm_ingest.h"
+#include "cm_ingest_crash.h"
 #include "harness.h"
 #include "sy/amqp.h"
 #include "sy/err.h"
@@ -522,6 +530,383 @@ static void an_expired_delta_link_lists_all_again_and_stores_nothing_twice(void 
     assert_true(th_log_count(&f->proc, "listing the whole drive again") >= 1);
 }
 
+/* --- server errors, timeouts, a refused client and a crash ---------------------------------- */
+
+/* The worker these tests run: calls to Graph cut off after two seconds, so a late answer is a
+ * failed call. Started again unless it is already the one they started. */
+static pid_t quick_pid;
+
+static void worker_quick(struct fixture *f)
+{
+    char addr[64], inst[96], sources[1400], files[1400], secret[128];
+
+    if (f->running && f->proc.pid == quick_pid)
+        return;
+    if (f->running)
+        assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_int_equal(th_log_count(&f->proc, f->secret), 0);
+    f->port = th_free_port();
+    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
+    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-sp-%s", f->run);
+    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
+    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
+    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
+    const char *env[] = {addr,
+                         inst,
+                         sources,
+                         files,
+                         secret,
+                         "SY_HANDLER_THREADS=2",
+                         "SY_LOG_LEVEL=info",
+                         "SY_INGEST_CONNECT_TIMEOUT=2s",
+                         "SY_INGEST_TIMEOUT=2s",
+                         NULL};
+    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
+    f->running = true;
+    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+    quick_pid = f->proc.pid;
+}
+
+static long long all_items(struct fixture *f)
+{
+    return pg_count(f, "SELECT count(*) FROM document_items WHERE source = $1");
+}
+
+/* The first column of the first row of sql over $1 = the source, as text ("" for NULL). */
+static char *pg_text(struct fixture *f, const char *sql)
+{
+    const char *p[1] = {f->source};
+    struct sy_pg_res *res = NULL;
+    char *s;
+
+    if (sy_pg_exec(f->pg, sql, 1, p, &res) != 0)
+        fail_msg("%s: %s", sql, sy_pg_error(f->pg));
+    s = strdup(sy_pg_res_rows(res) && sy_pg_res_get(res, 0, 0) ? sy_pg_res_get(res, 0, 0) : "");
+    sy_pg_res_free(res);
+    return s;
+}
+
+static char *saved_cursor(struct fixture *f)
+{
+    return pg_text(f, "SELECT cursor::text FROM ingest_sources WHERE source = $1");
+}
+
+static char *last_error(struct fixture *f)
+{
+    return pg_text(f, "SELECT COALESCE(last_error, '') FROM ingest_sources WHERE source = $1");
+}
+
+static void no_last_error(struct fixture *f)
+{
+    char *why = last_error(f);
+
+    assert_string_equal(why, "");
+    free(why);
+}
+
+static void nothing_dead(struct fixture *f)
+{
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+}
+
+/* Distinct message ids among the announcements read from msgs[from] on. */
+static size_t distinct_since(struct fixture *f, size_t from)
+{
+    size_t n = 0;
+
+    for (size_t i = from; i < f->nmsgs; i++) {
+        bool seen = false;
+
+        for (size_t j = from; j < i && !seen; j++)
+            seen = strcmp(f->msgs[i].id, f->msgs[j].id) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+/* Three new files, named after tag: from the saved delta link, two a page, they take a page
+ * that a nextLink names. */
+static void three_files(struct fixture *f, const char *tag, char names[3][96])
+{
+    static const char *const what[3] = {"Pump overhaul checklist", "Escalator repair report",
+                                        "Station lighting survey"};
+    char text[512];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(names[i], 96, "%s %s.txt", what[i], tag);
+        snprintf(text, sizeof text, "%s at the depot, %s, run %s.\n", what[i], tag, f->run);
+        put_file(f, names[i], text, "text/plain");
+    }
+}
+
+/* The downloads of the three, each at least one. */
+static long long downloads_of_all(struct fixture *f, char names[3][96])
+{
+    long long n = 0;
+
+    for (int i = 0; i < 3; i++) {
+        long long d = downloads_of(f, names[i]);
+
+        if (d < 1)
+            fail_msg("%s was downloaded %lld times", names[i], d);
+        n += d;
+    }
+    return n;
+}
+
+static void server_errors_on_a_delta_page_and_a_download_are_retried_without_loss(void **state)
+{
+    struct fixture *f = *state;
+    char names[3][96];
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), stored = items(f, "stored");
+    long long rows = all_items(f), faulted = fake_counter(f, "faulted");
+    long long pages = fake_counter(f, "next_pages");
+    size_t ann = announced(f), from = f->nmsgs;
+
+    three_files(f, "5xx", names);
+    /* A 500 from Graph on the page a nextLink names, and a gateway's 502 page for a
+     * download. */
+    fake_post(f, "faults",
+              json_pack("{s:[{s:s, s:i}, {s:s, s:i}]}", "once", "on", "next_page", "status", 500,
+                        "on", "download", "status", 502));
+    poll_now(f, 0);
+    wait_items(f, "expanded", expanded + 3);
+    assert_int_equal(fake_counter(f, "faulted"), faulted + 2);
+    /* The listing failed on its second page and went again from the saved link. */
+    assert_int_equal(fake_counter(f, "next_pages"), pages + 2);
+    /* Each file stored once and downloaded once (the 502 came instead of its bytes). */
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(all_items(f), rows + 6);
+    assert_int_equal(downloads_of_all(f, names), 3);
+    assert_int_equal(announced(f), ann + 3);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+}
+
+static void answers_later_than_the_timeout_are_retried_without_loss(void **state)
+{
+    struct fixture *f = *state;
+    char names[3][96];
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), stored = items(f, "stored");
+    long long rows = all_items(f), faulted = fake_counter(f, "faulted");
+    long long pages = fake_counter(f, "next_pages"), dups = items(f, "duplicate");
+    size_t ann = announced(f), from = f->nmsgs;
+
+    three_files(f, "late", names);
+    /* The second page and a download answered five seconds late, past the two allowed. */
+    fake_post(f, "faults",
+              json_pack("{s:[{s:s, s:i}, {s:s, s:i}]}", "once", "on", "next_page", "delay_ms", 5000,
+                        "on", "download", "delay_ms", 5000));
+    poll_now(f, 0);
+    wait_items(f, "expanded", expanded + 3);
+    assert_int_equal(fake_counter(f, "faulted"), faulted + 2);
+    /* The late page was given up on and the listing went again; so was the late download,
+     * and its file was downloaded again (the fake counts the late answer too). */
+    assert_int_equal(fake_counter(f, "next_pages"), pages + 2);
+    assert_true(th_log_count(&f->proc, "no answer within 2000 ms") >= 1);
+    assert_int_equal(downloads_of_all(f, names), 4);
+    /* Nothing lost, nothing twice. */
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(items(f, "duplicate"), dups);
+    assert_int_equal(all_items(f), rows + 6);
+    assert_int_equal(announced(f), ann + 3);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+}
+
+/* The token lapses and the token endpoint refuses the client from then on (its secret
+ * expired): the worker asks for a new token once, records why it stopped, and does not try
+ * again until the next poll; nothing listed meanwhile is lost once the client is accepted. */
+static void a_token_refresh_refused_is_recorded_once_and_the_files_wait(void **state)
+{
+    struct fixture *f = *state;
+    char text[512];
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), was_listed = listed(f);
+    long long asked = fake_counter(f, "token_requests"), issued = fake_counter(f, "tokens_issued");
+    long long refused = fake_counter(f, "token_refused");
+    size_t ann = announced(f);
+    char *before = saved_cursor(f);
+
+    snprintf(text, sizeof text, "Refund policy for smart card balances, run %s.\n", f->run);
+    put_file(f, "Refund policy.txt", text, "text/plain");
+    fake_post(f, "faults", json_pack("{s:b, s:b}", "expire_tokens", 1, "refuse_tokens", 1));
+    poll_now(f, 0);
+    int64_t end = th_now_ms() + WAIT_MS;
+    char *why = NULL;
+    for (;;) {
+        why = last_error(f);
+        if (*why || th_now_ms() > end)
+            break;
+        free(why);
+        check_alive(f);
+        th_sleep_ms(100);
+    }
+    if (!strstr(why, "refused the client") || !strstr(why, "invalid_client"))
+        fail_msg("last_error: '%s', expected the client refused", why);
+    free(why);
+    /* One refresh, refused, and no retry after it: a poll retried would ask within seconds. */
+    th_sleep_ms(3000);
+    assert_int_equal(fake_counter(f, "token_requests"), asked + 1);
+    assert_int_equal(fake_counter(f, "token_refused"), refused + 1);
+    assert_int_equal(fake_counter(f, "tokens_issued"), issued);
+    assert_int_equal(listed(f), was_listed);
+    char *now = saved_cursor(f);
+    assert_string_equal(now, before);
+    free(now);
+    free(before);
+
+    /* What syctl shows of the source: the same error. */
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"ingest", "status", "--json", NULL};
+    assert_int_equal(th_run(th_need_env("SYCTL_BIN"), args, NULL, 30000, &out, &err), 0);
+    json_t *all = json_loads(out, 0, NULL), *it, *mine = NULL;
+    size_t i;
+    assert_non_null(all);
+    json_array_foreach(all, i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "source")), f->source) == 0)
+            mine = it;
+    }
+    assert_non_null(mine);
+    const char *shown = json_string_value(json_object_get(mine, "last_error"));
+    assert_non_null(shown);
+    assert_non_null(strstr(shown, "refused the client"));
+    json_decref(all);
+    free(out);
+    free(err);
+
+    /* The client accepted again: the next poll gets a token and the file. */
+    fake_post(f, "faults", json_pack("{s:b}", "refuse_tokens", 0));
+    poll_now(f, 0);
+    wait_items(f, "expanded", expanded + 1);
+    assert_int_equal(fake_counter(f, "tokens_issued"), issued + 1);
+    assert_int_equal(documents(f), docs + 1);
+    assert_int_equal(downloads_of(f, "Refund policy.txt"), 1);
+    assert_int_equal(announced(f), ann + 1);
+    no_last_error(f);
+    nothing_dead(f);
+    assert_int_equal(th_log_count(&f->proc, f->secret), 0);
+}
+
+/* A real crash: sy-ingest gets SIGKILL after the broker confirmed every fetch of a poll and
+ * before the poll's delta link was saved, while a fetch had stored a document and not yet
+ * announced it (cm_ingest_crash.h holds both there). Started again, the worker gets the poll
+ * again (it was never acknowledged), lists the same changes from the old delta link, and each
+ * file is stored and announced once. */
+static void
+a_crash_between_publishing_fetches_and_saving_the_delta_link_lists_again_once(void **state)
+{
+    struct fixture *f = *state;
+    char names[3][96];
+
+    worker_quick(f);
+    long long docs = documents(f), expanded = items(f, "expanded"), stored = items(f, "stored");
+    long long rows = all_items(f), was_listed = listed(f), dups = items(f, "duplicate");
+    char *before = saved_cursor(f);
+    size_t ann = announced(f), from = f->nmsgs;
+
+    three_files(f, "crash", names);
+    struct sy_pg *hold = th_ingest_hold_row(f->source);
+    poll_now(f, 0);
+    th_ingest_wait_waiting(hold, TH_INGEST_CURSOR_UPDATE, &f->proc, &f->running, WAIT_MS);
+    th_ingest_wait_waiting(hold, TH_INGEST_STORED_COUNT, &f->proc, &f->running, WAIT_MS);
+    th_ingest_kill_held(&f->proc, &f->running, hold, f->source);
+    assert_int_equal(th_log_count(&f->proc, f->secret), 0);
+
+    /* Dead with the fetches published: one document stored, none announced, the delta link
+     * and the count of listed items where they were. */
+    char *now = saved_cursor(f);
+    assert_string_equal(now, before);
+    free(now);
+    assert_int_equal(listed(f), was_listed);
+    assert_int_equal(documents(f), docs + 1);
+    assert_int_equal(items(f, "expanded"), expanded);
+    assert_int_equal(announced(f), ann);
+
+    worker_quick(f);
+    wait_items(f, "expanded", expanded + 3);
+    /* Listed again (and counted once: the first listing's count died with its link). */
+    assert_int_equal(listed(f), was_listed + 3);
+    now = saved_cursor(f);
+    assert_string_not_equal(now, before);
+    free(now);
+    free(before);
+    assert_int_equal(documents(f), docs + 3);
+    assert_int_equal(items(f, "stored"), stored + 3);
+    assert_int_equal(items(f, "duplicate"), dups);
+    assert_int_equal(all_items(f), rows + 6);
+    /* Each announced, the one stored before the crash too; an announcement made again would
+     * carry the same id. */
+    announced(f);
+    assert_int_equal(distinct_since(f, from), 3);
+    no_last_error(f);
+    nothing_dead(f);
+}
+
+/* The delta link rolled back in SQL to one saved before the last two files, as a cursor save
+ * lost after its fetches: Graph's changes since then are listed again, and nothing is
+ * downloaded, stored or announced again. */
+static void a_delta_link_rolled_back_lists_again_without_new_documents(void **state)
+{
+    struct fixture *f = *state;
+    char text[512];
+
+    worker_quick(f);
+    char *older = saved_cursor(f);
+    long long expanded = items(f, "expanded");
+    for (int i = 1; i <= 2; i++) {
+        char name[64];
+
+        snprintf(name, sizeof name, "Fare revision %d.txt", i);
+        snprintf(text, sizeof text, "Fare revision notice %d for the new stations, run %s.\n", i,
+                 f->run);
+        put_file(f, name, text, "text/plain");
+    }
+    poll_now(f, 0);
+    wait_items(f, "expanded", expanded + 2);
+    char *latest = saved_cursor(f);
+    long long rows = all_items(f), docs = documents(f), was_listed = listed(f);
+    long long fetched = fake_counter(f, "downloads");
+    size_t ann = announced(f);
+
+    const char *p[2] = {f->source, older};
+    if (sy_pg_exec(f->pg, "UPDATE ingest_sources SET cursor = $2::jsonb WHERE source = $1", 2, p,
+                   NULL) != 0)
+        fail_msg("%s", sy_pg_error(f->pg));
+    poll_now(f, 0);
+    int64_t end = th_now_ms() + WAIT_MS;
+    while (listed(f) < was_listed + 2 && th_now_ms() < end) {
+        check_alive(f);
+        th_sleep_ms(100);
+    }
+    wait_items(f, "expanded", expanded + 2);
+    assert_int_equal(listed(f), was_listed + 2);
+    char *again = saved_cursor(f);
+    assert_string_equal(again, latest);
+    free(again);
+    free(latest);
+    free(older);
+    assert_int_equal(all_items(f), rows);
+    assert_int_equal(documents(f), docs);
+    assert_int_equal(fake_counter(f, "downloads"), fetched);
+    assert_int_equal(announced(f), ann);
+    nothing_dead(f);
+
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_int_equal(th_log_count(&f->proc, f->secret), 0);
+    assert_int_equal(th_log_count(&f->proc, "eyJfake."), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -579,6 +964,12 @@ int main(void)
         cmocka_unit_test(a_token_expired_mid_run_is_renewed_once),
         cmocka_unit_test(throttling_and_outages_are_waited_out_and_nothing_is_lost),
         cmocka_unit_test(an_expired_delta_link_lists_all_again_and_stores_nothing_twice),
+        cmocka_unit_test(server_errors_on_a_delta_page_and_a_download_are_retried_without_loss),
+        cmocka_unit_test(answers_later_than_the_timeout_are_retried_without_loss),
+        cmocka_unit_test(a_token_refresh_refused_is_recorded_once_and_the_files_wait),
+        cmocka_unit_test(
+            a_crash_between_publishing_fetches_and_saving_the_delta_link_lists_again_once),
+        cmocka_unit_test(a_delta_link_rolled_back_lists_again_without_new_documents),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
