@@ -10,7 +10,10 @@
  *  - a poll whose cursor advance was lost (a crash after the fetches were published) lists the
  *    same mails again and makes no new document;
  *  - a mailbox re-created under a new UIDVALIDITY is listed again, and its old mail is found by
- *    its bytes.
+ *    its bytes;
+ *  - an attachment named in 2000 bytes (RFC 2231) is kept and announced under a name cut to
+ *    document.ingested's 1024 bytes, its extension kept; a text type of 300 bytes becomes
+ *    application/octet-stream; neither holds up the mail's other attachments.
  * Isolation on shared services: the mailbox, the source ("email:it<run>") and the file store
  * are the run's own. */
 #include <setjmp.h>
@@ -421,6 +424,108 @@ static void a_new_uidvalidity_lists_the_mailbox_again_and_dedupes(void **state)
     assert_int_equal(th_log_count(&f->proc, th_need_env("SY_IMAP_PASSWORD")), 0);
 }
 
+static void a_long_file_name_or_type_does_not_hold_up_the_mail(void **state)
+{
+    struct fixture *f = *state;
+    char pdf[256], name[2100], enc[6400], params[8000], type[320], *pdf64, *mail = malloc(32768);
+    long long expanded = items(f, "expanded"), stored = items(f, "stored");
+    long long rejected = items(f, "rejected");
+    size_t o = 0;
+
+    /* 2000 bytes of name: "ലോഗ്" (log) in Malayalam over and over, then ".pdf". */
+    static const char word[] = "\xe0\xb4\xb2\xe0\xb5\x8b\xe0\xb4\x97\xe0\xb5\x8d";
+    size_t wn = strlen(word);
+    for (o = 0; o + wn <= 1996; o += wn)
+        memcpy(name + o, word, wn);
+    memset(name + o, 'x', 1996 - o);
+    memcpy(name + 1996, ".pdf", 5);
+    assert_int_equal(strlen(name), 2000);
+    o = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        o += (size_t)snprintf(enc + o, sizeof enc - o, *c < 0x80 ? "%c" : "%%%02X", *c);
+    /* In RFC 2231 continuations, each on a folded line of its own, none cutting a %XX. */
+    size_t po = 0, k = 0;
+    for (int part = 0; enc[k]; part++) {
+        size_t end = k + 60 < strlen(enc) ? k + 60 : strlen(enc);
+
+        while (end < strlen(enc) && end > k && (enc[end - 1] == '%' || enc[end - 2] == '%'))
+            end--;
+        po += (size_t)snprintf(params + po, sizeof params - po, ";\r\n filename*%d*=%s%.*s", part,
+                               part == 0 ? "UTF-8''" : "", (int)(end - k), enc + k);
+        k = end;
+    }
+    snprintf(type, sizeof type, "text/x-%0300d", 7);
+    snprintf(pdf, sizeof pdf,
+             "%%PDF-1.4\n%% long name %s\n1 0 obj << /Type /Catalog >> endobj\n%%%%EOF\n", f->run);
+    pdf64 = b64(pdf, strlen(pdf));
+    snprintf(mail, 32768,
+             "From: Depot Clerk <clerk@example.org>\r\n"
+             "To: ingest@example.org\r\n"
+             "Subject: Logs of the week\r\n"
+             "Message-ID: <long-%s@example.org>\r\n"
+             "MIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=\"b3\"\r\n\r\n"
+             "--b3\r\n"
+             "Content-Type: application/pdf\r\n"
+             "Content-Disposition: attachment%s\r\n"
+             "Content-Transfer-Encoding: base64\r\n\r\n%s"
+             "--b3\r\n"
+             "Content-Type: %s\r\n"
+             "Content-Disposition: attachment; filename=\"odd.txt\"\r\n\r\n"
+             "an odd type %s\r\n"
+             "--b3\r\n"
+             "Content-Type: text/plain; charset=UTF-8\r\n"
+             "Content-Disposition: attachment; filename=\"after.txt\"\r\n\r\n"
+             "the attachment after them %s\r\n"
+             "--b3--\r\n",
+             f->run, params, pdf64, type, f->run, f->run);
+    free(pdf64);
+    append(f, mail);
+    free(mail);
+
+    th_proc_cleanup(&f->proc);
+    worker_start(f);
+    poll_now(f);
+    wait_items(f, "expanded", expanded + 1);
+    assert_int_equal(items(f, "stored"), stored + 2);
+    assert_int_equal(items(f, "rejected"), rejected + 1);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+
+    /* The PDF under its name cut on a character, ".pdf" kept; announced as stored. */
+    const char *p[1] = {f->source};
+    struct sy_pg_res *res = NULL;
+    if (sy_pg_exec(f->pg,
+                   "SELECT filename, mime FROM documents WHERE source = $1"
+                   " AND filename LIKE '%.pdf' AND length(filename) > 200",
+                   1, p, &res) != 0)
+        fail_msg("%s", sy_pg_error(f->pg));
+    assert_int_equal(sy_pg_res_rows(res), 1);
+    const char *kept = sy_pg_res_get(res, 0, 0);
+    assert_true(strlen(kept) <= 1024 && strlen(kept) > 1000);
+    assert_int_equal(memcmp(kept, name, strlen(kept) - 4), 0);
+    assert_string_equal(kept + strlen(kept) - 4, ".pdf");
+    assert_string_equal(sy_pg_res_get(res, 0, 1), "application/pdf");
+    sy_pg_res_free(res);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM document_items WHERE source = $1"
+                                 " AND status = 'rejected' AND reason LIKE"
+                                 " '%application/octet-stream%'"),
+                     1);
+    size_t before = f->nmsgs;
+    announced(f);
+    size_t long_named = 0, after = 0;
+    for (size_t i = before; i < f->nmsgs; i++) {
+        const char *fn =
+            json_string_value(json_object_get(json_object_get(f->msgs[i].env, "data"), "filename"));
+
+        long_named += fn && strlen(fn) > 1000 && strlen(fn) <= 1024;
+        after += fn && strcmp(fn, "after.txt") == 0;
+    }
+    assert_int_equal(long_named, 1);
+    assert_int_equal(after, 1);
+
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -477,6 +582,7 @@ int main(void)
         cmocka_unit_test(a_second_poll_lists_nothing_and_repeats_are_not_new),
         cmocka_unit_test(a_lost_cursor_advance_lists_again_without_new_documents),
         cmocka_unit_test(a_new_uidvalidity_lists_the_mailbox_again_and_dedupes),
+        cmocka_unit_test(a_long_file_name_or_type_does_not_hold_up_the_mail),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

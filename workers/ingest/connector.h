@@ -17,10 +17,21 @@
 struct sy_doc;
 struct sy_node;
 
-/* Settings every call gets besides the source's own. */
+#define IN_FILENAME_MAX 1024
+#define IN_MIME_MAX     255
+
+/* Settings every call gets besides the source's own. keep (NULL outside a poll) is what a
+ * listing calls between its requests, through in_keep(). */
 struct in_env {
     long connect_timeout_ms, timeout_ms;
+    int (*keep)(void *ctx);
+    void *ctx;
 };
+
+/* Called by a listing between two requests to its source: renews the poll's lock when due.
+ * 0: go on; 1: the listing has run long enough: hand on what was taken whole so far, with its
+ * cursor (the next poll goes on from there); -SY_ESTALE: the lock is lost, stop (err says so). */
+int in_keep(const struct in_env *env, char *err, size_t errlen);
 
 /* One item a listing found: its id at the source (at most 512 bytes, no NUL), its size when the
  * source says it (-1 otherwise), and the cursor to save once this item and every one before it
@@ -57,7 +68,11 @@ struct in_fetched {
 
 void in_fetched_clear(struct in_fetched *f);
 void in_listed_free(struct in_listed *items, size_t n);
-/* Appends a document (copies of filename and mime; data is taken over). 0 or -SY_ENOMEM. */
+/* Appends a document (copies of filename and mime; data is taken over). 0 or -SY_ENOMEM.
+ * A filename longer than IN_FILENAME_MAX bytes is cut on a UTF-8 character (keeping a short
+ * extension), one with a control character or not UTF-8 is left out; a mime longer than
+ * IN_MIME_MAX or not of the form type/subtype becomes application/octet-stream: the limits of
+ * document.ingested, which a document that breaks them could never be announced under. */
 int in_fetched_add(struct in_fetched *f, const char *filename, const char *mime,
                    unsigned char *data, size_t len);
 
@@ -72,10 +87,13 @@ struct connector {
     void (*unconfigure)(void *conf);
 
     /* Items new since cursor (an object, {} before the first poll), oldest first, at most limit;
-     * *next the cursor once every one was handed on. NULL for a kind that is not polled (its
-     * items arrive as messages). Errors as in sy/err.h: -SY_ECONFIG (refused login, bad
-     * settings: waits for an operator), retriable ones otherwise, with *retry_after_ms set when
-     * the source said how long to wait (else -1). */
+     * *next the cursor once every one was handed on. A listing of many requests calls in_keep()
+     * between them and ends early, with the cursor of what it took, when told to. NULL for a kind
+     * that is not polled (its items arrive as messages). Errors as in sy/err.h: -SY_ECONFIG
+     * (refused login, bad settings: waits for an operator), retriable ones otherwise, with
+     * *retry_after_ms set when the source said how long to wait (else -1). A listing that fails
+     * after it took some items may give them with *next set (their cursor) besides the error: they
+     * are handed on, the cursor saved, and the error reported after. */
     int (*list)(void *conf, const struct in_env *env, const json_t *cursor, long limit,
                 struct in_listed **items, size_t *n, json_t **next, long long *retry_after_ms,
                 char *err, size_t errlen);
@@ -88,6 +106,11 @@ struct connector {
     int (*fetch)(void *conf, const struct in_env *env, const char *item, const json_t *hints,
                  long long max_bytes, struct in_fetched *out, long long *retry_after_ms, char *err,
                  size_t errlen);
+
+    /* For items announced by a message (hints, its data): 2 when the item is this source's own
+     * (sent to its account), 1 when the source may take it (it takes any), 0 when it must not.
+     * NULL: 1. Of a kind's sources the first that says 2 fetches it, else the first saying 1. */
+    int (*claims)(void *conf, const json_t *hints);
 };
 
 extern const struct connector connector_email;
