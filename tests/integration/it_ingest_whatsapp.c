@@ -15,7 +15,11 @@
  *  - a short download and one cut midway are retried, then stored whole; a download URL that
  *    expired before its use is resolved again at once;
  *  - an expired token holds the media (nothing recorded) until the token works again;
- *  - nothing is dead-lettered and the token never reaches the worker's log.
+ *  - nothing is dead-lettered and the token never reaches the worker's log;
+ *  - with two business numbers, each its own source, media sent to the second is fetched by
+ *    the second; media for a number no source has is dead-lettered naming it; `syctl ingest
+ *    status` lists both sources, and shows an expired token as the source's last error until
+ *    a fetch works again.
  * Isolation on shared services: the source ("whatsapp:it<run>"), media ids, wamids, bytes and
  * the file store are the run's own. */
 #include <setjmp.h>
@@ -617,6 +621,168 @@ static void an_expired_token_holds_the_media_until_it_works_again(void **state)
     assert_int_equal(th_log_count(&f->proc, f->token), 0);
 }
 
+/* --- two business numbers ------------------------------------------------------------------- */
+
+#define PHONE_ID2 "106540352242933"
+#define PHONE_ID3 "106540352242944"
+
+/* ingest.whatsapp.media for media sent to the business number phone. */
+static void publish_media_to(struct fixture *f, const char *phone, const char *media_id,
+                             const char *wamid)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "media_id", media_id, "mime_type",
+                          "image/jpeg", "media_type", "image", "from", "919800000000", "wamid",
+                          wamid, "timestamp", (json_int_t)SENT_AT, "phone_number_id", phone);
+    char id[200];
+    void *mp = NULL;
+    size_t len = 0;
+    int rc;
+
+    snprintf(id, sizeof id, "whatsapp:%s", wamid);
+    rc = sy_json_to_msgpack(d, &mp, &len);
+    json_decref(d);
+    if (rc == 0)
+        rc =
+            th_publish_body(f->amqp, f->topo->exchange, "ingest.whatsapp.media", id, mp, len, NULL);
+    free(mp);
+    if (rc == 0)
+        rc = sy_amqp_wait_confirms(f->amqp, 10000);
+    if (rc != 0)
+        fail_msg("publishing ingest.whatsapp.media: %s", sy_strerror(rc));
+}
+
+/* The text of sql's first cell over $1 = source, $2 = arg ("" when no row or NULL). */
+static void pg_text_of(struct fixture *f, const char *source, const char *sql, const char *arg,
+                       char *out, size_t n)
+{
+    const char *p[2] = {source, arg};
+    struct sy_pg_res *res = NULL;
+
+    if (sy_pg_exec(f->pg, sql, arg ? 2 : 1, p, &res) != 0)
+        fail_msg("%s: %s", sql, sy_pg_error(f->pg));
+    snprintf(out, n, "%s", sy_pg_res_rows(res) == 1 ? sy_pg_res_get(res, 0, 0) : "");
+    sy_pg_res_free(res);
+}
+
+/* `syctl ingest status --json`'s entry for source (a new reference), NULL when it has none. */
+static json_t *status_of(const char *source)
+{
+    char *out = NULL, *err = NULL;
+    const char *args[] = {"ingest", "status", "--json", NULL};
+    json_t *all, *it, *mine = NULL;
+    size_t i;
+
+    assert_int_equal(th_run(th_need_env("SYCTL_BIN"), args, NULL, 30000, &out, &err), 0);
+    all = json_loads(out, 0, NULL);
+    assert_non_null(all);
+    json_array_foreach(all, i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "source")), source) == 0)
+            mine = json_incref(it);
+    }
+    json_decref(all);
+    free(out);
+    free(err);
+    return mine;
+}
+
+static void a_second_number_has_its_own_source_and_its_errors_are_shown(void **state)
+{
+    struct fixture *f = *state;
+    char yaml[2048], port[16], second[80], id[64], w[80], st[32], why[600];
+    unsigned char a[4096];
+    size_t alen = jpeg_of(f, "second number", a, sizeof a);
+    long long refused = fake_count(f, NULL, "refused_token");
+    json_t *s;
+
+    /* The same account's second number, a source of its own after the first. */
+    snprintf(second, sizeof second, "whatsapp:it%sb", f->run);
+    snprintf(port, sizeof port, "%d", f->fake_port);
+    snprintf(yaml, sizeof yaml,
+             "limits:\n  max_bytes: %d\n  types: [application/pdf, image/*, video/*]\n"
+             "whatsapp:\n  it%s:\n    graph_url: http://127.0.0.1:%s/v21.0\n"
+             "    access_token_env: %s\n    phone_number_id: \"%s\"\n    allow_http: true\n"
+             "  it%sb:\n    graph_url: http://127.0.0.1:%s/v21.0\n"
+             "    access_token_env: %s\n    phone_number_id: \"%s\"\n    allow_http: true\n",
+             MAX_BYTES, f->run, port, f->token_env, PHONE_ID, f->run, port, f->token_env,
+             PHONE_ID2);
+    assert_int_equal(th_write_file(f->conf, yaml), 0);
+    th_proc_cleanup(&f->proc);
+    worker_start(f);
+
+    /* An expired token: the media waits, and the second source shows why. */
+    own(f, "n2", id, sizeof id);
+    own(f, "wamid.HBgMn2", w, sizeof w);
+    fake_media(f, id, "image/jpeg", a, alen, "hex", false, -1);
+    fake_post(f, "faults", json_pack("{s:b}", "expire_token", 1));
+    publish_media_to(f, PHONE_ID2, id, w);
+    int64_t end = th_now_ms() + WAIT_MS;
+    for (;;) {
+        pg_text_of(f, second,
+                   "SELECT COALESCE(last_error, '') FROM ingest_sources WHERE source = $1", NULL,
+                   why, sizeof why);
+        if (*why || th_now_ms() > end)
+            break;
+        th_sleep_ms(100);
+    }
+    assert_true(fake_count(f, NULL, "refused_token") > refused);
+    if (strncmp(why, "fetch ", 6) != 0 || !strstr(why, "access token"))
+        fail_msg("last_error of %s: '%s', expected the refused token", second, why);
+    s = status_of(second);
+    if (!s)
+        fail_msg("syctl ingest status does not list %s", second);
+    assert_true(strstr(json_string_value(json_object_get(s, "last_error")), "access token"));
+    /* A fetch is not a poll. */
+    assert_true(json_is_null(json_object_get(s, "last_poll")));
+    json_decref(s);
+
+    /* The token works again: the second number's source stores it, and its error is over. */
+    fake_post(f, "faults", json_pack("{s:b}", "expire_token", 0));
+    end = th_now_ms() + WAIT_MS;
+    for (;;) {
+        pg_text_of(f, second,
+                   "SELECT status FROM document_items WHERE source = $1 AND source_id = $2", id, st,
+                   sizeof st);
+        if (*st || th_now_ms() > end)
+            break;
+        th_sleep_ms(100);
+    }
+    assert_string_equal(st, "expanded");
+    item_status(f, id, st, sizeof st);
+    assert_string_equal(st, ""); /* not the first number's */
+    s = status_of(second);
+    assert_non_null(s);
+    assert_true(json_is_null(json_object_get(s, "last_error")));
+    assert_false(json_is_null(json_object_get(s, "last_ok")));
+    assert_int_equal(json_integer_value(json_object_get(s, "stored")), 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "documents")), 1);
+    json_decref(s);
+    s = status_of(f->source);
+    if (!s)
+        fail_msg("syctl ingest status does not list %s", f->source);
+    json_decref(s);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+
+    /* A number no source has: dead-lettered at once, naming it. */
+    own(f, "n3", id, sizeof id);
+    own(f, "wamid.HBgMn3", w, sizeof w);
+    fake_media(f, id, "image/jpeg", a, alen, "hex", false, -1);
+    publish_media_to(f, PHONE_ID3, id, w);
+    end = th_now_ms() + WAIT_MS;
+    while (th_queue_depth(f->amqp, f->dead) == 0 && th_now_ms() < end)
+        th_sleep_ms(100);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 1);
+    assert_int_equal(fake_count(f, id, "resolves"), 0);
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+    assert_true(th_log_count(&f->proc, PHONE_ID3) > 0);
+
+    const char *p[1] = {second};
+    sy_pg_exec(f->pg, "DELETE FROM document_items WHERE source = $1", 1, p, NULL);
+    sy_pg_exec(f->pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
+    sy_pg_exec(f->pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
+    th_purge_worker(f->amqp, f->topo, "ingest");
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -672,6 +838,7 @@ int main(void)
         cmocka_unit_test(a_truncated_download_is_retried_then_stored_whole),
         cmocka_unit_test(an_expired_download_url_is_resolved_again),
         cmocka_unit_test(an_expired_token_holds_the_media_until_it_works_again),
+        cmocka_unit_test(a_second_number_has_its_own_source_and_its_errors_are_shown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

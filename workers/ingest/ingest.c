@@ -22,7 +22,6 @@
 #include "sy/redis.h"
 
 #define REDIS_TIMEOUT_MS 5000
-#define POLL_LEASE_MS    60000 /* a poller's lock; renewed while it publishes */
 #define PUBLISH_TIMEOUT  10000
 #define READY_EVERY_MS   5000
 #define PARTS_MAX        200 /* parts of one mail looked at */
@@ -30,7 +29,7 @@
 
 struct in_conf {
     char *sources, *departments, *files;
-    long long connect_timeout_ms, timeout_ms;
+    long long connect_timeout_ms, timeout_ms, poll_lease_ms, list_time_ms;
 };
 
 #define C_(field) offsetof(struct in_conf, field)
@@ -45,6 +44,12 @@ static const struct sy_conf_key in_conf_keys[] = {
      "how long connecting to a source may take"},
     {"SY_INGEST_TIMEOUT", SY_CONF_MS, "5m", 1000, 3600000, C_(timeout_ms), 0,
      "how long one call to a source may take in all (a large attachment's download)"},
+    {"SY_INGEST_POLL_LEASE", SY_CONF_MS, "60s", 500, 3600000, C_(poll_lease_ms), 0,
+     "the lease of a poll's lock on its source, renewed between its requests: another replica "
+     "polls the source once a crashed poller's lease ran out"},
+    {"SY_INGEST_LIST_TIME", SY_CONF_MS, "2m", 100, 3600000, C_(list_time_ms), 0,
+     "how long one poll lists before it hands on what it found (the next poll goes on from "
+     "there)"},
     {NULL, SY_CONF_STR, NULL, 0, 0, 0, 0, NULL},
 };
 #undef C_
@@ -63,6 +68,14 @@ struct in_thread {
     struct in *g;
     struct sy_pg *pg;
     struct sy_redis *redis;
+    bool rows_made; /* every configured source has its ingest_sources row */
+};
+
+/* A poll's hold on its source's lock while it lists and publishes. */
+struct keeper {
+    struct in_thread *t;
+    struct sy_lock *l;
+    int64_t started_ms, renewed_ms;
 };
 
 static struct in_env env_of(const struct in *g)
@@ -71,17 +84,51 @@ static struct in_env env_of(const struct in *g)
                            .timeout_ms = (long)g->conf->timeout_ms};
 }
 
-/* A source's error for `syctl ingest status`, cut to ERROR_TEXT_MAX. */
-static void note_error(struct in_thread *t, const char *source, const char *why)
+/* A source's error for `syctl ingest status`, cut to ERROR_TEXT_MAX: a poll's (which also
+ * says when the poll was), or a fetch's, which starts "fetch " and is cleared by the next
+ * fetch that succeeds. */
+static void note_error(struct in_thread *t, const char *source, bool polled, const char *why)
 {
     char text[ERROR_TEXT_MAX + 1];
     const char *p[2] = {source, text};
 
     snprintf(text, sizeof text, "%s", why);
     sy_pg_exec(t->pg,
-               "UPDATE ingest_sources SET last_poll_at = now(), last_error = $2,"
-               " updated_at = now() WHERE source = $1",
+               polled ? "UPDATE ingest_sources SET last_poll_at = now(), last_error = $2,"
+                        " updated_at = now() WHERE source = $1"
+                      : "UPDATE ingest_sources SET last_error = $2, updated_at = now()"
+                        " WHERE source = $1",
                2, p, NULL);
+}
+
+/* A fetch of source went through: a fetch's error recorded before is over; a source that is
+ * not polled was last heard from now. */
+static void note_fetched(struct in_thread *t, const struct in_source *src)
+{
+    const char *p[1] = {src->source};
+
+    sy_pg_exec(t->pg,
+               src->c->list ? "UPDATE ingest_sources SET last_error = NULL, updated_at = now()"
+                              " WHERE source = $1 AND last_error LIKE 'fetch %'"
+                            : "UPDATE ingest_sources SET last_ok_at = now(), last_error = CASE"
+                              " WHEN last_error LIKE 'fetch %' THEN NULL ELSE last_error END,"
+                              " updated_at = now() WHERE source = $1",
+               1, p, NULL);
+}
+
+/* Renews the lease when a third of it has passed; says when the listing has run its time. */
+static int keep_polling(void *ctx)
+{
+    struct keeper *k = ctx;
+    const struct in_conf *conf = k->t->g->conf;
+    int64_t now = sy_mono_ms();
+
+    if (now - k->renewed_ms >= conf->poll_lease_ms / 3) {
+        if (sy_lock_extend(k->t->redis, k->l, (int)conf->poll_lease_ms) != 0)
+            return -SY_ESTALE;
+        k->renewed_ms = now;
+    }
+    return now - k->started_ms >= conf->list_time_ms ? 1 : 0;
 }
 
 /* --- polls ---------------------------------------------------------------------------------- */
@@ -117,12 +164,13 @@ static int poll_source(struct in_thread *t, const struct in_source *src, struct 
 {
     const char *p[1] = {src->source};
     struct in_env env = env_of(t->g);
+    struct keeper k = {.t = t, .l = l, .started_ms = sy_mono_ms()};
     struct sy_pg_res *res = NULL;
     struct in_listed *items = NULL;
     json_t *cursor = NULL, *next = NULL;
     const json_t *save;
     size_t n = 0, done = 0;
-    int rc;
+    int rc, lrc;
 
     rc = sy_pg_exec(t->pg, "SELECT cursor::text FROM ingest_sources WHERE source = $1", 1, p, &res);
     if (rc != 0) {
@@ -133,13 +181,20 @@ static int poll_source(struct in_thread *t, const struct in_source *src, struct 
     sy_pg_res_free(res);
     if (!cursor && !(cursor = json_object()))
         return -SY_ENOMEM;
-    rc = src->c->list(src->conf, &env, cursor, limit, &items, &n, &next, retry_after_ms, err,
-                      errlen);
+    k.renewed_ms = k.started_ms;
+    env.keep = keep_polling;
+    env.ctx = &k;
+    lrc = src->c->list(src->conf, &env, cursor, limit, &items, &n, &next, retry_after_ms, err,
+                       errlen);
     json_decref(cursor);
-    if (rc != 0)
-        return rc;
+    if (lrc != 0 && !next) {
+        in_listed_free(items, n);
+        return lrc;
+    }
+    /* A listing cut short by a failure hands on what it took before, then reports it. */
+    rc = 0;
     for (; done < n; done++) {
-        if (done % 50 == 0 && sy_lock_extend(t->redis, l, POLL_LEASE_MS) != 0) {
+        if (keep_polling(&k) < 0) {
             sy_errf(err, errlen, "the poll's lock was lost");
             rc = -SY_ESTALE;
             break;
@@ -150,6 +205,8 @@ static int poll_source(struct in_thread *t, const struct in_source *src, struct 
             break;
         }
     }
+    if (rc == 0)
+        rc = lrc; /* err still says why */
     /* The cursor moves past what the broker confirmed, and no further. */
     save = done == n ? next : done > 0 ? items[done - 1].cursor : NULL;
     if (save || done > 0 || rc == 0) {
@@ -181,27 +238,25 @@ static enum sy_verdict poll(struct in_thread *t, struct sy_msg *msg, const char 
 {
     int64_t limit = 10000;
     long long wait_ms = -1;
-    int retry = 0, polled = 0;
+    int retry = 0, polled = 0, known = 0;
     char why[600] = "";
 
     sy_msg_get_int(msg, "limit", &limit);
     for (size_t i = 0; i < t->g->src->n; i++) {
         const struct in_source *src = &t->g->src->src[i];
-        const char *p[1] = {src->source};
         struct sy_lock *l = NULL;
         long long ra = -1;
         char res[128], err[512] = "";
         int rc;
 
-        if (strcmp(src->c->kind, kind) != 0 || !src->c->list)
+        if (strcmp(src->c->kind, kind) != 0)
             continue;
+        known++;
+        if (!src->c->list)
+            continue; /* its items arrive as messages: nothing to list */
         polled++;
-        if (sy_pg_exec(t->pg,
-                       "INSERT INTO ingest_sources (source) VALUES ($1) ON CONFLICT DO NOTHING", 1,
-                       p, NULL) != 0)
-            return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
         snprintf(res, sizeof res, "ingest:%s", src->source);
-        rc = sy_lock_try(t->redis, res, POLL_LEASE_MS, &l);
+        rc = sy_lock_try(t->redis, res, (int)t->g->conf->poll_lease_ms, &l);
         if (rc == -SY_EBUSY)
             continue; /* another replica polls it right now */
         if (rc != 0) {
@@ -213,7 +268,7 @@ static enum sy_verdict poll(struct in_thread *t, struct sy_msg *msg, const char 
         rc = poll_source(t, src, l, (long)limit, &ra, err, sizeof err);
         sy_lock_release(t->redis, l);
         if (rc != 0) {
-            note_error(t, src->source, err);
+            note_error(t, src->source, true, err);
             sy_log_warn("ingest.poll", "%s: %s", src->source, err);
             /* A login refused or a bad URL waits for an operator, not for a retry. */
             if (rc != -SY_ECONFIG) {
@@ -224,7 +279,7 @@ static enum sy_verdict poll(struct in_thread *t, struct sy_msg *msg, const char 
             }
         }
     }
-    if (!polled)
+    if (!known)
         sy_counter_add(t->g->unhandled, 1); /* no source of this kind is configured */
     if (!retry)
         return SY_ACK;
@@ -235,21 +290,28 @@ static enum sy_verdict poll(struct in_thread *t, struct sy_msg *msg, const char 
 
 /* --- fetches -------------------------------------------------------------------------------- */
 
-/* What became of one item: recorded once, whoever gets there first. */
+/* What became of one item: recorded once, whoever gets there first; *won (may be NULL) says
+ * whether this call was first. */
 static int item_put(struct in_thread *t, const char *source, const char *item, const char *status,
-                    long long document_id, const char *reason, long long size)
+                    long long document_id, const char *reason, long long size, bool *won)
 {
     char doc[24], sz[24];
     const char *p[6] = {
         source, item, status, document_id > 0 ? doc : NULL, reason, size >= 0 ? sz : NULL};
+    struct sy_pg_res *res = NULL;
+    int rc;
 
     snprintf(doc, sizeof doc, "%lld", document_id);
     snprintf(sz, sizeof sz, "%lld", size);
-    return sy_pg_exec(
-        t->pg,
-        "INSERT INTO document_items (source, source_id, status, document_id, reason,"
-        " size) VALUES ($1, $2, $3, $4::bigint, $5, $6::bigint) ON CONFLICT DO NOTHING",
-        6, p, NULL);
+    rc = sy_pg_exec(t->pg,
+                    "INSERT INTO document_items (source, source_id, status, document_id, reason,"
+                    " size) VALUES ($1, $2, $3, $4::bigint, $5, $6::bigint) ON CONFLICT DO NOTHING"
+                    " RETURNING 1",
+                    6, p, &res);
+    if (won)
+        *won = rc == 0 && sy_pg_res_rows(res) == 1;
+    sy_pg_res_free(res);
+    return rc;
 }
 
 /* The item's row, if any: its status into st (empty when none) and its document's id. */
@@ -322,6 +384,7 @@ static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source
     char sha[SY_FILES_HEX_LEN + 1], err[256], st[16], size[24], *metatext;
     long long id = 0;
     struct sy_pg_res *res = NULL;
+    bool won = false;
     int rc;
 
     if ((rc = item_get(t, source, source_id, st, &id)) != 0)
@@ -337,10 +400,12 @@ static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source
                      t->g->src->max_bytes);
         else
             snprintf(reason, sizeof reason, "type %.200s is not in limits.types", d->mime);
-        if (item_put(t, source, source_id, "rejected", 0, reason, (long long)d->len) != 0)
+        if (item_put(t, source, source_id, "rejected", 0, reason, (long long)d->len, &won) != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
-        sy_counter_add(t->g->rejected, 1);
-        bump(t, source, "rejected");
+        if (won) {
+            sy_counter_add(t->g->rejected, 1);
+            bump(t, source, "rejected");
+        }
         return 0;
     }
     if ((rc = sy_files_put(t->g->conf->files, d->data, d->len, sha, err, sizeof err)) != 0)
@@ -379,13 +444,15 @@ static int store_doc(struct in_thread *t, struct sy_msg *msg, const char *source
             sy_pg_res_free(res);
         }
         if (item_put(t, source, source_id, fresh ? "stored" : "duplicate", id, NULL,
-                     (long long)d->len) != 0)
+                     (long long)d->len, &won) != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
-        /* Whoever recorded the item first decides what it is. */
+        /* Whoever recorded the item first decides what it is, and alone counts it. */
         if (item_get(t, source, source_id, st, &id) != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg)), -1;
-        sy_counter_add(strcmp(st, "stored") == 0 ? t->g->stored : t->g->duplicates, 1);
-        bump(t, source, strcmp(st, "stored") == 0 ? "stored" : "duplicates");
+        if (won) {
+            sy_counter_add(strcmp(st, "stored") == 0 ? t->g->stored : t->g->duplicates, 1);
+            bump(t, source, strcmp(st, "stored") == 0 ? "stored" : "duplicates");
+        }
         if (strcmp(st, "stored") != 0)
             return 0;
     }
@@ -429,18 +496,28 @@ static enum sy_verdict fetch_item(struct in_thread *t, struct sy_msg *msg,
         f.rejected = true;
         snprintf(f.reason, sizeof f.reason, "gone from the source: %.250s", err);
     } else if (rc != 0) {
+        char why[ERROR_TEXT_MAX + 1];
+
         in_fetched_clear(&f);
+        /* An expired token, a refused download: shown by `syctl ingest status` too. */
+        snprintf(why, sizeof why, "fetch %.100s: %.380s", item, err);
+        note_error(t, src->source, false, why);
         if (wait_ms > 0)
             sy_msg_retry_after(msg, wait_ms);
         return sy_msg_fail(msg, SY_RETRY, "%s: %s", src->source, err);
     }
+    note_fetched(t, src);
     if (f.rejected) {
-        rc = item_put(t, src->source, item, "rejected", 0, f.reason, -1);
+        bool won = false;
+
+        rc = item_put(t, src->source, item, "rejected", 0, f.reason, -1, &won);
         in_fetched_clear(&f);
         if (rc != 0)
             return sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
-        sy_counter_add(t->g->rejected, 1);
-        bump(t, src->source, "rejected");
+        if (won) {
+            sy_counter_add(t->g->rejected, 1);
+            bump(t, src->source, "rejected");
+        }
         return SY_ACK;
     }
 
@@ -482,7 +559,7 @@ static enum sy_verdict fetch_item(struct in_thread *t, struct sy_msg *msg,
             0)
             v = sy_msg_verdict(msg);
     }
-    if (v == SY_ACK && item_put(t, src->source, item, "expanded", 0, NULL, -1) != 0)
+    if (v == SY_ACK && item_put(t, src->source, item, "expanded", 0, NULL, -1, NULL) != 0)
         v = sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
     in_fetched_clear(&f);
     return v;
@@ -510,25 +587,47 @@ static enum sy_verdict fetch(struct in_thread *t, struct sy_msg *msg)
 }
 
 /* ingest.whatsapp.media: the media a WhatsApp message announced is the item itself, fetched
- * by the (first) WhatsApp source. */
+ * by the WhatsApp source of the business number it was sent to (or, failing one, by the first
+ * that takes any number). */
 static enum sy_verdict fetch_media(struct in_thread *t, struct sy_msg *msg)
 {
-    const struct in_source *src = NULL;
-    char media[300];
+    const struct in_source *src = NULL, *any = NULL;
+    char media[300], phone[80] = "";
     json_t *hints;
     enum sy_verdict v;
+    size_t kind = 0;
 
-    for (size_t i = 0; i < t->g->src->n && !src; i++)
-        if (strcmp(t->g->src->src[i].c->kind, "whatsapp") == 0)
-            src = &t->g->src->src[i];
-    if (!src)
-        return sy_msg_fail(msg, SY_REJECT,
-                           "no WhatsApp source is configured here: kept for a "
-                           "replay once one is");
     if (sy_msg_copy_str(msg, "media_id", media, sizeof media) != 0)
         return sy_msg_fail(msg, SY_REJECT, "data.media_id: required text");
     if (!(hints = sy_msg_data_json(msg)))
         return sy_msg_fail(msg, SY_RETRY, "out of memory");
+    for (size_t i = 0; i < t->g->src->n && !src; i++) {
+        const struct in_source *s = &t->g->src->src[i];
+        int claim;
+
+        if (strcmp(s->c->kind, "whatsapp") != 0)
+            continue;
+        kind++;
+        claim = s->c->claims ? s->c->claims(s->conf, hints) : 1;
+        if (claim == 2)
+            src = s;
+        else if (claim == 1 && !any)
+            any = s;
+    }
+    if (!src)
+        src = any;
+    if (!src) {
+        sy_msg_copy_str(msg, "phone_number_id", phone, sizeof phone);
+        json_decref(hints);
+        if (!kind)
+            return sy_msg_fail(msg, SY_REJECT,
+                               "no WhatsApp source is configured here: kept for a "
+                               "replay once one is");
+        return sy_msg_fail(msg, SY_REJECT,
+                           "phone_number_id: no WhatsApp source here has the number '%.64s': "
+                           "kept for a replay once one has",
+                           phone);
+    }
     v = fetch_item(t, msg, src, media, hints);
     json_decref(hints);
     return v;
@@ -552,12 +651,30 @@ static int connect_stores(struct in_thread *t, struct sy_msg *msg)
     return 0;
 }
 
+/* A row in ingest_sources for every configured source, polled or not, so `syctl ingest
+ * status` shows each from the start. */
+static int make_rows(struct in_thread *t, struct sy_msg *msg)
+{
+    for (size_t i = 0; i < t->g->src->n && !t->rows_made; i++) {
+        const char *p[1] = {t->g->src->src[i].source};
+
+        if (sy_pg_exec(t->pg,
+                       "INSERT INTO ingest_sources (source) VALUES ($1) ON CONFLICT DO NOTHING", 1,
+                       p, NULL) != 0) {
+            sy_msg_fail(msg, SY_RETRY, "PostgreSQL: %s", sy_pg_error(t->pg));
+            return -1;
+        }
+    }
+    t->rows_made = true;
+    return 0;
+}
+
 static enum sy_verdict in_handle(void *tstate, struct sy_msg *msg)
 {
     struct in_thread *t = tstate;
     const char *type = sy_msg_type(msg);
 
-    if (connect_stores(t, msg) != 0)
+    if (connect_stores(t, msg) != 0 || make_rows(t, msg) != 0)
         return sy_msg_verdict(msg);
     if (strncmp(type, "ingest.poll.", 12) == 0)
         return poll(t, msg, type + 12);

@@ -492,10 +492,25 @@ out:
     return rc;
 }
 
+/* Media sent to this source's business number is its own; a source without a number takes
+ * any, and media whose message names no number may be any source's. */
+static int wa_claims(void *conf, const json_t *hints)
+{
+    const struct wa_conf *c = conf;
+    const char *phone = hint(hints, "phone_number_id");
+
+    if (!c->phone_number_id)
+        return 1;
+    if (!phone)
+        return 1; /* the message does not say: as before, the source's fetch decides */
+    return strcmp(phone, c->phone_number_id) == 0 ? 2 : 0;
+}
+
 const struct connector connector_whatsapp = {
     .kind = "whatsapp",
     .configure = wa_configure,
     .unconfigure = wa_unconfigure,
     .list = NULL,
     .fetch = wa_fetch,
+    .claims = wa_claims,
 };
