@@ -17,7 +17,10 @@
  *  - sy-ingest killed after a poll's fetches were published and before its watermark was
  *    saved lists the same work orders again once restarted, and stores nothing twice; so does
  *    a watermark rolled back in SQL;
- *  - nothing is dead-lettered, and the API key never reaches the log.
+ *  - nothing is dead-lettered, and the API key never reaches the log;
+ *  - a listing that takes longer than the poll's lease (a slow Maximo, a doclinks request per
+ *    work order) keeps its lock and hands its items on; one that runs past SY_INGEST_LIST_TIME
+ *    hands on the work orders it took whole, and the next poll goes on after them.
  * Isolation on shared services: the fake, the source ("maximo:it<run>") and the file store are
  * the run's own. */
 #include <setjmp.h>
@@ -670,6 +673,94 @@ static void a_watermark_rolled_back_lists_again_without_new_documents(void **sta
     assert_int_equal(th_log_count(&f->proc, f->apikey), 0);
 }
 
+/* --- long listings --------------------------------------------------------------------------- */
+
+/* The worker again, with a lease and a listing time of its own. */
+static void worker_restart(struct fixture *f, const char *lease, const char *list_time)
+{
+    char a[64], b[64];
+    const char *extra[] = {"SY_INGEST_CONNECT_TIMEOUT=2s", "SY_INGEST_TIMEOUT=20s", a, b, NULL};
+
+    snprintf(a, sizeof a, "SY_INGEST_POLL_LEASE=%s", lease);
+    snprintf(b, sizeof b, "SY_INGEST_LIST_TIME=%s", list_time);
+    if (f->running)
+        th_stop(&f->proc, &f->running);
+    th_proc_cleanup(&f->proc);
+    th_ingest_start(&f->proc, &f->running, &f->port, f->run, f->conf, f->files, extra);
+}
+
+/* Six work orders with a document each, wonums from first on. */
+static void six_work_orders(struct fixture *f, int first)
+{
+    json_t *list = json_array();
+    char wonum[16], name[64];
+
+    for (int i = 0; i < 6; i++) {
+        snprintf(wonum, sizeof wonum, "%d", first + i);
+        snprintf(name, sizeof name, "log-%d.txt", first + i);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:[o]}", "wonum", wonum, "description",
+                                              "Daily log", "doclinks",
+                                              doclink(f, name, "text/plain", "daily log")));
+    }
+    workorders(f, list);
+}
+
+static void a_listing_longer_than_the_lease_keeps_its_lock(void **state)
+{
+    struct fixture *f = *state;
+    long long expanded = items(f, "expanded"), before = listed(f);
+
+    /* Three pages and six doclinks lists at 300 ms each: about 2.7 s against a 1 s lease. */
+    worker_restart(f, "1s", "1m");
+    six_work_orders(f, 2001);
+    faults(f, json_pack("{s:i}", "delay_ms", 300));
+    poll_now(f);
+    wait_items(f, "expanded", expanded + 6);
+    faults(f, json_pack("{s:i}", "delay_ms", 0));
+    assert_int_equal(listed(f), before + 6);
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_string_equal(wonum, "2006");
+    free(wonum);
+    nothing_dead(f);
+}
+
+static void a_listing_past_its_time_hands_on_what_it_took(void **state)
+{
+    struct fixture *f = *state;
+    long long expanded = items(f, "expanded"), before = listed(f), first;
+    long long lists = fake_counter(f, "lists");
+
+    /* 300 ms an answer, 700 ms to list: two or three work orders a poll. */
+    worker_restart(f, "1s", "700ms");
+    six_work_orders(f, 3001);
+    faults(f, json_pack("{s:i}", "delay_ms", 300));
+    poll_now(f);
+    int64_t end = th_now_ms() + WAIT_MS;
+    while (listed(f) == before && th_now_ms() < end)
+        th_sleep_ms(50);
+    first = listed(f) - before;
+    if (first < 1 || first > 4)
+        fail_msg("the first poll listed %lld of 6 work orders, expected a few", first);
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_true(atoi(wonum) == 3000 + first);
+    free(wonum);
+    /* Each poll goes on from there, until all were listed once. */
+    for (int polls = 1; listed(f) < before + 6 && polls < 10; polls++) {
+        long long now = listed(f);
+
+        poll_now(f);
+        end = th_now_ms() + WAIT_MS;
+        while (listed(f) == now && th_now_ms() < end)
+            th_sleep_ms(50);
+    }
+    faults(f, json_pack("{s:i}", "delay_ms", 0));
+    wait_items(f, "expanded", expanded + 6);
+    assert_int_equal(listed(f), before + 6);
+    assert_true(fake_counter(f, "lists") >= lists + 2);
+    nothing_dead(f);
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -726,6 +817,8 @@ int main(void)
         cmocka_unit_test(answers_later_than_the_timeout_are_retried_without_loss),
         cmocka_unit_test(a_crash_between_publishing_fetches_and_saving_the_cursor_lists_again_once),
         cmocka_unit_test(a_watermark_rolled_back_lists_again_without_new_documents),
+        cmocka_unit_test(a_listing_longer_than_the_lease_keeps_its_lock),
+        cmocka_unit_test(a_listing_past_its_time_hands_on_what_it_took),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -11,7 +11,10 @@
  *       where: siteid="BEDFORD"                  # optional, ANDed to the changedate clause
  *
  * An item is "<wonum>/<doclink id>"; the cursor is {"changedate", "wonum"} of the last work
- * order whose every doclink was handed on. */
+ * order whose every doclink was handed on. A listing asks for each work order's doclinks in a
+ * request of its own: it ends after EXAMINED_MAX work orders, or when in_keep() says it ran
+ * long enough, with the cursor of the last work order it took whole, and a failed request
+ * hands on what was taken whole before it. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +33,10 @@
 #define PAGE_MAX     (8u * 1024u * 1024u) /* one page of work orders, one doclinks list */
 #define PAGES_MAX    1000                 /* pages one listing follows: a looping link ends */
 #define MEMBERS_MAX  5000                 /* members of one page looked at */
-#define DOCLINKS_MAX 500                  /* doclinks of one work order looked at */
-#define ID_MAX       200                  /* a wonum, a doclink id */
-#define TEXT_MAX     65536                /* a description or long description kept */
+#define EXAMINED_MAX 2000  /* work orders one listing looks at, with doclinks or without */
+#define DOCLINKS_MAX 500   /* doclinks of one work order looked at */
+#define ID_MAX       200   /* a wonum, a doclink id */
+#define TEXT_MAX     65536 /* a description or long description kept */
 
 /* The work order's fields a listing and a fetch read. */
 #define LIST_SELECT "wonum,siteid,status,changedate,description,doclinks"
@@ -491,7 +495,8 @@ static int maximo_list(void *conf, const struct in_env *env, const json_t *curso
     char where[WHERE_MAX + 2 * ID_MAX + 40], url[URL_MAX];
     json_t *page = NULL;
     bool full = false, more;
-    int rc = 0, w = 0;
+    int rc = 0, w = 0, keep;
+    long examined = 0;
 
     *items = NULL;
     *n = 0;
@@ -518,6 +523,11 @@ static int maximo_list(void *conf, const struct in_env *env, const json_t *curso
         const char *href;
         size_t i;
 
+        if (pages > 0 && (keep = in_keep(env, err, errlen)) != 0) {
+            if (keep < 0)
+                rc = -SY_ESTALE;
+            break; /* enough for this poll: the next goes on from l.last */
+        }
         if ((rc = get_json(c, h, url, &page, retry_after_ms, err, errlen)) != 0)
             break;
         members = json_object_get(page, "member");
@@ -539,7 +549,13 @@ static int maximo_list(void *conf, const struct in_env *env, const json_t *curso
                 strcmp(wonum, after_wonum) <= 0)
                 continue; /* handed on by an earlier poll */
             /* Whole work orders only: their doclinks share the cursor. */
-            if ((long)l.n >= limit) {
+            if ((long)l.n >= limit || examined >= EXAMINED_MAX) {
+                full = true;
+                break;
+            }
+            if (examined++ > 0 && (keep = in_keep(env, err, errlen)) != 0) {
+                if (keep < 0)
+                    rc = -SY_ESTALE;
                 full = true;
                 break;
             }
@@ -559,6 +575,14 @@ static int maximo_list(void *conf, const struct in_env *env, const json_t *curso
     sy_http_destroy(h);
     if (rc == 0 && !(*next = l.last ? json_incref(l.last) : json_deep_copy(cursor)))
         rc = -SY_ENOMEM;
+    if (rc != 0 && rc != -SY_ENOMEM && rc != -SY_ESTALE && l.last) {
+        /* What was taken whole before the failure is handed on, its cursor saved. */
+        *next = json_incref(l.last);
+        json_decref(l.last);
+        *items = l.items;
+        *n = l.n;
+        return rc;
+    }
     json_decref(l.last);
     if (rc != 0) {
         if (rc == -SY_ENOMEM)

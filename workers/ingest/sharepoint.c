@@ -455,7 +455,7 @@ static int sp_list(void *conf, const struct in_env *env, const json_t *cursor, l
     json_t *j = NULL;
     char *url = NULL;
     bool resynced = false;
-    int rc = 0;
+    int rc = 0, keep;
 
     *items = NULL;
     *n = 0;
@@ -537,6 +537,16 @@ static int sp_list(void *conf, const struct in_env *env, const json_t *cursor, l
             break;
         }
         if (l.n >= (size_t)limit || page + 1 >= PAGES_MAX) {
+            *next = json_pack("{s:s}", "next_link", nl);
+            break;
+        }
+        /* A first enumeration of a large library: the poll's lock renewed between pages, and
+         * the listing handed on with the next page's link once it ran long enough. */
+        if ((keep = in_keep(env, err, errlen)) != 0) {
+            if (keep < 0) {
+                rc = -SY_ESTALE;
+                goto out;
+            }
             *next = json_pack("{s:s}", "next_link", nl);
             break;
         }
