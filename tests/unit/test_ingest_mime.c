@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "ingest/connector.h"
 #include "ingest/mime.h"
 #include "sy/err.h"
 
@@ -578,6 +579,55 @@ static void threads_parsing_at_once_agree(void **state)
     }
 }
 
+/* What a connector hands on fits document.ingested: names cut on a character with their
+ * extension, control characters replaced, broken UTF-8 dropped, odd or long types made
+ * application/octet-stream. */
+static void documents_get_names_and_types_an_announcement_can_carry(void **state)
+{
+    struct in_fetched f = {0};
+    char name[2100], type[300];
+    size_t o;
+
+    (void)state;
+    /* "ലോ" (3 + 3 bytes) over and over: 1024 is not on a character's start for every cut. */
+    for (o = 0; o + 6 <= 1990; o += 6)
+        memcpy(name + o, "\xe0\xb4\xb2\xe0\xb5\x8b", 6);
+    memcpy(name + o, ".pdf", 5);
+    snprintf(type, sizeof type, "text/x-%0260d", 1);
+    assert_int_equal(in_fetched_add(&f, name, "application/pdf", NULL, 10), 0);
+    assert_int_equal(in_fetched_add(&f, "ok.txt", type, NULL, 1), 0);
+    assert_int_equal(in_fetched_add(&f, "tab\tname", "Text/Plain; charset=x", NULL, 1), 0);
+    assert_int_equal(in_fetched_add(&f, "bad\xff.txt", "image", NULL, 1), 0);
+    assert_int_equal(in_fetched_add(&f, NULL, "image/png", NULL, 1), 0);
+    assert_int_equal(f.ndocs, 5);
+
+    size_t n = strlen(f.docs[0].filename);
+    assert_true(n <= IN_FILENAME_MAX && n > IN_FILENAME_MAX - 8);
+    assert_string_equal(f.docs[0].filename + n - 4, ".pdf");
+    assert_int_equal((n - 4) % 3, 0); /* whole characters only */
+    assert_int_equal(memcmp(f.docs[0].filename, name, n - 4), 0);
+    assert_string_equal(f.docs[0].mime, "application/pdf");
+    assert_string_equal(f.docs[1].filename, "ok.txt");
+    assert_string_equal(f.docs[1].mime, "application/octet-stream");
+    assert_string_equal(f.docs[2].filename, "tab_name");
+    assert_string_equal(f.docs[2].mime, "application/octet-stream");
+    assert_null(f.docs[3].filename);
+    assert_string_equal(f.docs[3].mime, "application/octet-stream");
+    assert_null(f.docs[4].filename);
+    assert_string_equal(f.docs[4].mime, "image/png");
+    in_fetched_clear(&f);
+
+    /* Just at the limits: kept as they are. */
+    memset(name, 'a', IN_FILENAME_MAX);
+    name[IN_FILENAME_MAX] = '\0';
+    snprintf(type, sizeof type, "text/x-%0248d", 1);
+    assert_int_equal(strlen(type), IN_MIME_MAX);
+    assert_int_equal(in_fetched_add(&f, name, type, NULL, 1), 0);
+    assert_string_equal(f.docs[0].filename, name);
+    assert_string_equal(f.docs[0].mime, type);
+    in_fetched_clear(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -594,6 +644,7 @@ int main(void)
         cmocka_unit_test(cut_and_damaged_mail_never_breaks_the_parser),
         cmocka_unit_test(undeclared_text_and_encoded_words_decode),
         cmocka_unit_test(threads_parsing_at_once_agree),
+        cmocka_unit_test(documents_get_names_and_types_an_announcement_can_carry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
