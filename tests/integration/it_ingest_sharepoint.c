@@ -907,6 +907,74 @@ static void a_delta_link_rolled_back_lists_again_without_new_documents(void **st
     assert_int_equal(th_log_count(&f->proc, "eyJfake."), 0);
 }
 
+/* --- a long enumeration ---------------------------------------------------------------------- */
+
+static void a_listing_longer_than_the_lease_hands_on_its_next_link_and_goes_on(void **state)
+{
+    struct fixture *f = *state;
+    long long before = listed(f), expanded = items(f, "expanded"), first;
+    char addr[64], inst[96], sources[1400], files[1400], secret[128], name[64], text[256];
+
+    /* A 1 s lease, 500 ms to list, 400 ms a page: three pages take longer than either. */
+    if (f->running)
+        th_stop(&f->proc, &f->running);
+    th_proc_cleanup(&f->proc);
+    f->port = th_free_port();
+    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
+    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-sp-%s", f->run);
+    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
+    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
+    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
+    const char *env[] = {addr,
+                         inst,
+                         sources,
+                         files,
+                         secret,
+                         "SY_HANDLER_THREADS=2",
+                         "SY_LOG_LEVEL=info",
+                         "SY_INGEST_POLL_LEASE=1s",
+                         "SY_INGEST_LIST_TIME=500ms",
+                         NULL};
+    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
+    f->running = true;
+    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+
+    for (int i = 1; i <= 6; i++) {
+        snprintf(name, sizeof name, "Shift roster %d.txt", i);
+        snprintf(text, sizeof text, "Station shift roster, week %d, run %s.\n", i, f->run);
+        put_file(f, name, text, "text/plain");
+    }
+    fake_post(f, "faults", json_pack("{s:i}", "delay_ms", 400));
+    poll_now(f, 0);
+    int64_t end = th_now_ms() + WAIT_MS;
+    while (listed(f) == before && th_now_ms() < end) {
+        check_alive(f);
+        th_sleep_ms(50);
+    }
+    first = listed(f) - before;
+    if (first < 1 || first > 5)
+        fail_msg("the first poll listed %lld of 6 files, expected a page or two", first);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM ingest_sources WHERE source = $1"
+                                 " AND cursor ? 'next_link'"),
+                     1);
+    for (int polls = 1; listed(f) < before + 6 && polls < 10; polls++) {
+        long long now = listed(f);
+
+        poll_now(f, 0);
+        end = th_now_ms() + WAIT_MS;
+        while (listed(f) == now && th_now_ms() < end)
+            th_sleep_ms(50);
+    }
+    fake_post(f, "faults", json_pack("{s:i}", "delay_ms", 0));
+    wait_items(f, "expanded", expanded + 6);
+    assert_int_equal(listed(f), before + 6);
+    assert_int_equal(pg_count(f, "SELECT count(*) FROM ingest_sources WHERE source = $1"
+                                 " AND cursor ? 'delta_link'"),
+                     1);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -970,6 +1038,7 @@ int main(void)
         cmocka_unit_test(
             a_crash_between_publishing_fetches_and_saving_the_delta_link_lists_again_once),
         cmocka_unit_test(a_delta_link_rolled_back_lists_again_without_new_documents),
+        cmocka_unit_test(a_listing_longer_than_the_lease_hands_on_its_next_link_and_goes_on),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
