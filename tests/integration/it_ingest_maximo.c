@@ -20,7 +20,8 @@
  *  - nothing is dead-lettered, and the API key never reaches the log;
  *  - a listing that takes longer than the poll's lease (a slow Maximo, a doclinks request per
  *    work order) keeps its lock and hands its items on; one that runs past SY_INGEST_LIST_TIME
- *    hands on the work orders it took whole, and the next poll goes on after them.
+ *    hands on the work orders it took whole, and the next poll goes on after them; so does one
+ *    cut short by a failed request.
  * Isolation on shared services: the fake, the source ("maximo:it<run>") and the file store are
  * the run's own. */
 #include <setjmp.h>
@@ -761,6 +762,30 @@ static void a_listing_past_its_time_hands_on_what_it_took(void **state)
     assert_int_equal(th_stop(&f->proc, &f->running), 0);
 }
 
+static void a_failure_mid_listing_hands_on_what_was_taken_before_it(void **state)
+{
+    struct fixture *f = *state;
+    long long expanded = items(f, "expanded"), before = listed(f);
+    long long doclinks = fake_counter(f, "doclink_lists"), refused = fake_counter(f, "refused_503");
+
+    worker_restart(f, "60s", "2m");
+    six_work_orders(f, 4001);
+    /* The first page and its two work orders' doclinks answer, the second page does not. */
+    faults(f, json_pack("{s:i, s:i, s:i}", "pass_first", 3, "fail_503", 1, "retry_after", 1));
+    poll_now(f);
+    wait_items(f, "expanded", expanded + 6);
+    assert_int_equal(fake_counter(f, "refused_503"), refused + 1);
+    assert_int_equal(listed(f), before + 6);
+    /* Each work order's doclinks asked for once by the listings (the retry went on after the
+     * two taken before the failure) and once by its fetch. */
+    assert_int_equal(fake_counter(f, "doclink_lists") - doclinks, 12);
+    char *wonum = pg_text(f, "SELECT cursor->>'wonum' FROM ingest_sources WHERE source = $1");
+    assert_string_equal(wonum, "4006");
+    free(wonum);
+    nothing_dead(f);
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -819,6 +844,7 @@ int main(void)
         cmocka_unit_test(a_watermark_rolled_back_lists_again_without_new_documents),
         cmocka_unit_test(a_listing_longer_than_the_lease_keeps_its_lock),
         cmocka_unit_test(a_listing_past_its_time_hands_on_what_it_took),
+        cmocka_unit_test(a_failure_mid_listing_hands_on_what_was_taken_before_it),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -45,6 +45,8 @@
  *                                        order's list of them), "download" (a doclink's
  *                                        bytes) or "any"; it answers status S (a Maximo error,
  *                                        no Retry-After), or the call's own answer M ms late
+ *     {"pass_first": N}                  the fail_* switches let the next N API calls
+ *                                        through first (a failure mid-listing)
  *   POST /_fake/reset empties everything. GET /_fake/state dumps the work orders, each doclink
  *   with its "downloads", and counters (among them "next_pages": collection pages 2 and later
  *   asked for, and "faulted": one-shot faults used up). */
@@ -85,7 +87,7 @@ enum call_kind { CALL_ANY, CALL_LIST, CALL_NEXT_PAGE, CALL_DOCLINKS, CALL_DOWNLO
 #define ONCE_MAX 32
 
 static struct {
-    int fail_429, fail_503, retry_after, delay_ms;
+    int fail_429, fail_503, retry_after, delay_ms, pass_first;
     bool expired;
     char foreign[128];
     struct {
@@ -628,12 +630,13 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
 
     counters.requests++;
     snprintf(ra, sizeof ra, "%d", faults.retry_after);
-    if (faults.fail_429 > 0) {
+    if (faults.pass_first > 0 && (faults.fail_429 > 0 || faults.fail_503 > 0))
+        faults.pass_first--;
+    else if (faults.fail_429 > 0) {
         faults.fail_429--;
         counters.refused_429++;
         return error(c, 429, "BMXAA0429E", "too many requests", faults.retry_after >= 0 ? ra : "1");
-    }
-    if (faults.fail_503 > 0) {
+    } else if (faults.fail_503 > 0) {
         faults.fail_503--;
         counters.refused_503++;
         return error(c, 503, "BMXAA0503E", "the server is not available",
@@ -862,6 +865,8 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
                          json_string_value(v) ? json_string_value(v) : "");
             if ((v = json_object_get(in, "delay_ms")))
                 faults.delay_ms = (int)json_integer_value(v);
+            if ((v = json_object_get(in, "pass_first")))
+                faults.pass_first = (int)json_integer_value(v);
             ok = add_once(c, json_object_get(in, "once"));
         }
     } else {
