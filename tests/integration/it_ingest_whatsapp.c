@@ -19,7 +19,8 @@
  *  - with two business numbers, each its own source, media sent to the second is fetched by
  *    the second; media for a number no source has is dead-lettered naming it; `syctl ingest
  *    status` lists both sources, and shows an expired token as the source's last error until
- *    a fetch works again.
+ *    a fetch works again; a scheduled ingest.poll.whatsapp is acked without counting as a
+ *    poll for a kind no source is configured for.
  * Isolation on shared services: the source ("whatsapp:it<run>"), media ids, wamids, bytes and
  * the file store are the run's own. */
 #include <setjmp.h>
@@ -686,6 +687,26 @@ static json_t *status_of(const char *source)
     return mine;
 }
 
+/* The value of the worker's first metric line starting with name ("{" or " " next). */
+static long long metric(struct fixture *f, const char *name)
+{
+    struct th_reply r = th_http(f->port, "GET", "/metrics", NULL, NULL);
+    const char *p = r.body;
+    long long v = -1;
+
+    for (; r.status == 200 && p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+        if (strncmp(p, name, strlen(name)) == 0 &&
+            (p[strlen(name)] == '{' || p[strlen(name)] == ' ')) {
+            const char *sp = strchr(p, ' ');
+
+            v = sp ? atoll(sp + 1) : -1;
+            break;
+        }
+    }
+    th_reply_free(&r);
+    return v;
+}
+
 static void a_second_number_has_its_own_source_and_its_errors_are_shown(void **state)
 {
     struct fixture *f = *state;
@@ -773,6 +794,16 @@ static void a_second_number_has_its_own_source_and_its_errors_are_shown(void **s
         th_sleep_ms(100);
     assert_int_equal(th_queue_depth(f->amqp, f->dead), 1);
     assert_int_equal(fake_count(f, id, "resolves"), 0);
+
+    /* WhatsApp lists nothing: its poll is acked, and not as one for an unconfigured kind. */
+    long long acked = metric(f, "sy_acked_total");
+    th_ingest_publish(f->amqp, f->topo->exchange, "ingest.poll.whatsapp", NULL, NULL, 0);
+    end = th_now_ms() + WAIT_MS;
+    while (metric(f, "sy_acked_total") == acked && th_now_ms() < end)
+        th_sleep_ms(100);
+    assert_int_equal(metric(f, "sy_acked_total"), acked + 1);
+    assert_int_equal(metric(f, "sy_ingest_items_total{outcome=\"unconfigured_poll\"}"), 0);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 1);
     assert_int_equal(th_stop(&f->proc, &f->running), 0);
     assert_true(th_log_count(&f->proc, PHONE_ID3) > 0);
 
