@@ -70,8 +70,8 @@ void in_fetched_clear(struct in_fetched *f);
 void in_listed_free(struct in_listed *items, size_t n);
 /* Appends a document (copies of filename and mime; data is taken over). 0 or -SY_ENOMEM.
  * A filename longer than IN_FILENAME_MAX bytes is cut on a UTF-8 character (keeping a short
- * extension), one with a control character or not UTF-8 is left out; a mime longer than
- * IN_MIME_MAX or not of the form type/subtype becomes application/octet-stream: the limits of
+ * extension), its control characters become '_', and one not in UTF-8 is left out; a mime longer
+ * than IN_MIME_MAX or not of the form type/subtype becomes application/octet-stream: the limits of
  * document.ingested, which a document that breaks them could never be announced under. */
 int in_fetched_add(struct in_fetched *f, const char *filename, const char *mime,
                    unsigned char *data, size_t len);
