@@ -105,3 +105,62 @@ int fake_serve(const char *name, int *port, size_t body_max, fake_route route, f
     MHD_stop_daemon(d);
     return 0;
 }
+
+/* --- one-shot faults ------------------------------------------------------------------------ */
+
+int fake_once_add(struct fake_once *o, const json_t *list, const char *const *names, char *err,
+                  size_t errlen)
+{
+    const json_t *it;
+    size_t i;
+
+    if (list && !json_is_array(list)) {
+        snprintf(err, errlen, "once: expected a list");
+        return -1;
+    }
+    json_array_foreach(list, i, it)
+    {
+        const char *on = json_string_value(json_object_get(it, "on"));
+        json_int_t status = json_integer_value(json_object_get(it, "status"));
+        json_int_t delay = json_integer_value(json_object_get(it, "delay_ms"));
+        int k = 0;
+
+        while (names[k] && (!on || strcmp(names[k], on) != 0))
+            k++;
+        if (o->n == FAKE_ONCE_MAX) {
+            snprintf(err, errlen, "once: more than %d faults waiting", FAKE_ONCE_MAX);
+            return -1;
+        }
+        if (!names[k] || (status && (status < 400 || status > 599)) || delay < 0 ||
+            delay > 600000 || !status == !delay) {
+            size_t n = (size_t)snprintf(err, errlen, "once: each {\"on\": ");
+
+            for (k = 0; names[k] && n < errlen; k++)
+                n += (size_t)snprintf(err + n, errlen - n, "%s%s", k ? "|" : "", names[k]);
+            if (n < errlen)
+                snprintf(err + n, errlen - n, "} with a \"status\" of 400-599 or a \"delay_ms\"");
+            return -1;
+        }
+        o->f[o->n].on = k;
+        o->f[o->n].status = (int)status;
+        o->f[o->n].delay_ms = (int)delay;
+        o->n++;
+    }
+    return 0;
+}
+
+int fake_once_take(struct fake_once *o, int k, int covers, int *delay_ms)
+{
+    for (int i = 0; i < o->n; i++) {
+        int on = o->f[i].on, status = o->f[i].status;
+
+        if (on != 0 && on != k && on != covers)
+            continue;
+        if (!status && o->f[i].delay_ms > *delay_ms)
+            *delay_ms = o->f[i].delay_ms;
+        memmove(&o->f[i], &o->f[i + 1], (size_t)(o->n - i - 1) * sizeof o->f[0]);
+        o->n--;
+        return status;
+    }
+    return -1;
+}

@@ -113,18 +113,13 @@ enum call_kind {
     CALL_DOWNLOAD,
     CALL_OTHER
 };
-#define ONCE_MAX 32
 static const char *const kind_names[] = {"any",  "token",   "delta",    "next_page",
                                          "item", "content", "download", NULL};
 
 static struct {
     int fail_429, fail_503, retry_after, delay_ms;
     bool refuse_tokens;
-    struct {
-        enum call_kind on;
-        int status, delay_ms;
-    } once[ONCE_MAX];
-    int nonce;
+    struct fake_once once;
 } faults;
 
 static void reset(void)
@@ -536,33 +531,10 @@ static void changed(int i)
 /* Appends the one-shot faults of list (none when NULL), then answers. */
 static enum MHD_Result add_once(struct MHD_Connection *c, const json_t *list)
 {
-    const json_t *it;
-    size_t i;
+    char why[256];
 
-    if (list && !json_is_array(list))
-        return send_json(c, 400, json_pack("{s:s}", "error", "once: expected a list"));
-    json_array_foreach(list, i, it)
-    {
-        const char *on = json_string_value(json_object_get(it, "on"));
-        json_int_t status = json_integer_value(json_object_get(it, "status"));
-        json_int_t delay = json_integer_value(json_object_get(it, "delay_ms"));
-        int k = 0;
-
-        while (kind_names[k] && (!on || strcmp(kind_names[k], on) != 0))
-            k++;
-        if (faults.nonce == ONCE_MAX)
-            return send_json(c, 400, json_pack("{s:s}", "error", "once: too many waiting"));
-        if (!kind_names[k] || (status && (status < 400 || status > 599)) || delay < 0 ||
-            delay > 600000 || !status == !delay)
-            return send_json(c, 400,
-                             json_pack("{s:s}", "error",
-                                       "once: each {\"on\": a kind} with a \"status\" of "
-                                       "400-599 or a \"delay_ms\""));
-        faults.once[faults.nonce].on = (enum call_kind)k;
-        faults.once[faults.nonce].status = (int)status;
-        faults.once[faults.nonce].delay_ms = (int)delay;
-        faults.nonce++;
-    }
+    if (fake_once_add(&faults.once, list, kind_names, why, sizeof why) != 0)
+        return send_json(c, 400, json_pack("{s:s}", "error", why));
     return send_json(c, 200, json_pack("{s:b}", "ok", 1));
 }
 
@@ -714,31 +686,21 @@ static enum call_kind kind_of(struct MHD_Connection *c, const char *url)
 static bool faulted_once(struct MHD_Connection *c, enum call_kind k, int *delay_ms,
                          enum MHD_Result *ok)
 {
-    for (int i = 0; i < faults.nonce; i++) {
-        enum call_kind on = faults.once[i].on;
-        int status = faults.once[i].status;
+    int status =
+        fake_once_take(&faults.once, (int)k, k == CALL_NEXT_PAGE ? CALL_DELTA : -1, delay_ms);
 
-        if (on != CALL_ANY && on != k && !(on == CALL_DELTA && k == CALL_NEXT_PAGE))
-            continue;
-        if (!status && faults.once[i].delay_ms > *delay_ms)
-            *delay_ms = faults.once[i].delay_ms;
-        memmove(&faults.once[i], &faults.once[i + 1],
-                (size_t)(faults.nonce - i - 1) * sizeof faults.once[0]);
-        faults.nonce--;
+    if (status >= 0)
         counters.faulted++;
-        if (!status)
-            return false;
-        if (status == 502 || status == 504) {
-            static const char page[] = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    if (status <= 0)
+        return false;
+    if (status == 502 || status == 504) {
+        static const char page[] = "<html><body><h1>502 Bad Gateway</h1></body></html>";
 
-            *ok = send_bytes(c, status, page, sizeof page - 1, "text/html", NULL, NULL);
-        } else {
-            *ok = graph_error(c, status, "generalException", "An internal error occurred.", NULL,
-                              NULL);
-        }
-        return true;
+        *ok = send_bytes(c, status, page, sizeof page - 1, "text/html", NULL, NULL);
+    } else {
+        *ok = graph_error(c, status, "generalException", "An internal error occurred.", NULL, NULL);
     }
-    return false;
+    return true;
 }
 
 static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *method,

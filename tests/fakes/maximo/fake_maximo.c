@@ -84,17 +84,13 @@ static struct {
 
 /* The kinds of API call a one-shot fault aims at. */
 enum call_kind { CALL_ANY, CALL_LIST, CALL_NEXT_PAGE, CALL_DOCLINKS, CALL_DOWNLOAD };
-#define ONCE_MAX 32
+static const char *const kind_names[] = {"any", "list", "next_page", "doclinks", "download", NULL};
 
 static struct {
     int fail_429, fail_503, retry_after, delay_ms, pass_first;
     bool expired;
     char foreign[128];
-    struct {
-        enum call_kind on;
-        int status, delay_ms;
-    } once[ONCE_MAX];
-    int nonce;
+    struct fake_once once;
 } faults;
 
 static void reset(void)
@@ -569,18 +565,6 @@ static enum MHD_Result doclinks(struct MHD_Connection *c, const char *object, co
 
 /* --- one-shot faults ------------------------------------------------------------------------ */
 
-static bool kind_named(const char *name, enum call_kind *k)
-{
-    static const char *const names[] = {"any", "list", "next_page", "doclinks", "download"};
-
-    for (int i = 0; name && i < 5; i++)
-        if (strcmp(name, names[i]) == 0) {
-            *k = (enum call_kind)i;
-            return true;
-        }
-    return false;
-}
-
 /* What an API call (its path under PREFIX) is. */
 static enum call_kind kind_of(struct MHD_Connection *c, const char *path)
 {
@@ -595,27 +579,6 @@ static enum call_kind kind_of(struct MHD_Connection *c, const char *path)
     if (rest && strncmp(rest, "/doclinks/", 10) == 0)
         return CALL_DOWNLOAD;
     return CALL_ANY;
-}
-
-/* The first one-shot fault aimed at a call of kind k, used up: its status (0 when it delays
- * the answer instead, into *delay_ms), or -1 when none is. */
-static int take_once(enum call_kind k, int *delay_ms)
-{
-    for (int i = 0; i < faults.nonce; i++) {
-        enum call_kind on = faults.once[i].on;
-        int status = faults.once[i].status;
-
-        if (on != CALL_ANY && on != k && !(on == CALL_LIST && k == CALL_NEXT_PAGE))
-            continue;
-        if (!status && faults.once[i].delay_ms > *delay_ms)
-            *delay_ms = faults.once[i].delay_ms;
-        memmove(&faults.once[i], &faults.once[i + 1],
-                (size_t)(faults.nonce - i - 1) * sizeof faults.once[0]);
-        faults.nonce--;
-        counters.faulted++;
-        return status;
-    }
-    return -1;
 }
 
 static enum MHD_Result api(struct MHD_Connection *c, const char *method, const char *path,
@@ -645,7 +608,10 @@ static enum MHD_Result api(struct MHD_Connection *c, const char *method, const c
     k = (size_t)kind_of(c, path);
     if (k == CALL_NEXT_PAGE)
         counters.next_pages++;
-    if ((status = take_once((enum call_kind)k, delay_ms)) > 0) {
+    if ((status = fake_once_take(&faults.once, (int)k, k == CALL_NEXT_PAGE ? CALL_LIST : -1,
+                                 delay_ms)) >= 0)
+        counters.faulted++;
+    if (status > 0) {
         /* What a proxy in front answers for a gateway error is a page of its own. */
         if (status == 502 || status == 504) {
             static const char page[] = "<html><body><h1>Bad gateway</h1></body></html>";
@@ -772,31 +738,10 @@ static json_t *state_view(void)
 /* Appends the one-shot faults of list (none when NULL), then answers. */
 static enum MHD_Result add_once(struct MHD_Connection *c, const json_t *list)
 {
-    const json_t *it;
-    size_t i;
+    char why[256];
 
-    if (list && !json_is_array(list))
-        return error(c, 400, "FAKE", "once: expected a list", NULL);
-    json_array_foreach(list, i, it)
-    {
-        enum call_kind k;
-        json_int_t status = json_integer_value(json_object_get(it, "status"));
-        json_int_t delay = json_integer_value(json_object_get(it, "delay_ms"));
-
-        if (faults.nonce == ONCE_MAX)
-            return error(c, 400, "FAKE", "once: too many faults waiting", NULL);
-        if (!kind_named(json_string_value(json_object_get(it, "on")), &k) ||
-            (status && (status < 400 || status > 599)) || delay < 0 || delay > 600000 ||
-            !status == !delay)
-            return error(c, 400, "FAKE",
-                         "once: each {\"on\": any|list|next_page|doclinks|download} with a "
-                         "\"status\" of 400-599 or a \"delay_ms\"",
-                         NULL);
-        faults.once[faults.nonce].on = k;
-        faults.once[faults.nonce].status = (int)status;
-        faults.once[faults.nonce].delay_ms = (int)delay;
-        faults.nonce++;
-    }
+    if (fake_once_add(&faults.once, list, kind_names, why, sizeof why) != 0)
+        return error(c, 400, "FAKE", why, NULL);
     return send_json(c, 200, json_pack("{s:b}", "ok", 1), NULL);
 }
 
