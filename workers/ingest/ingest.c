@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,10 @@ struct in {
     const char *pg_url, *redis_url;
     struct sy_pg_probe *ready; /* /readyz's own connection and last answer */
     struct sy_counter *listed, *stored, *duplicates, *rejected, *unhandled;
+    /* Per source (as src->src): a fetch's error may be on record, to be cleared by the next
+     * fetch that works. Set at start (one from a process before may be there) and by each
+     * fetch error noted here, so a working fetch costs no statement while none is. */
+    atomic_bool *fetch_error;
 };
 
 struct in_thread {
@@ -106,7 +111,10 @@ static void note_error(struct in_thread *t, const char *source, bool polled, con
 static void note_fetched(struct in_thread *t, const struct in_source *src)
 {
     const char *p[1] = {src->source};
+    atomic_bool *noted = &t->g->fetch_error[src - t->g->src->src];
 
+    if (src->c->list && !atomic_exchange(noted, false))
+        return; /* no fetch error of this process's is on record */
     sy_pg_exec(t->pg,
                src->c->list ? "UPDATE ingest_sources SET last_error = NULL, updated_at = now()"
                               " WHERE source = $1 AND last_error LIKE 'fetch %'"
@@ -502,6 +510,7 @@ static enum sy_verdict fetch_item(struct in_thread *t, struct sy_msg *msg,
         /* An expired token, a refused download: shown by `syctl ingest status` too. */
         snprintf(why, sizeof why, "fetch %.100s: %.380s", item, err);
         note_error(t, src->source, false, why);
+        atomic_store(&t->g->fetch_error[src - t->g->src->src], true);
         if (wait_ms > 0)
             sy_msg_retry_after(msg, wait_ms);
         return sy_msg_fail(msg, SY_RETRY, "%s: %s", src->source, err);
@@ -694,6 +703,7 @@ static void in_exit(void *state)
     if (!g)
         return;
     sources_free(g->src);
+    free(g->fetch_error);
     classify_free(g->rules);
     sy_pg_probe_free(g->ready);
     free(g);
@@ -734,6 +744,12 @@ static int in_init(struct sy_worker *w, void **state)
         in_exit(g);
         return -SY_ECONFIG;
     }
+    if (!(g->fetch_error = calloc(g->src->n ? g->src->n : 1, sizeof *g->fetch_error))) {
+        in_exit(g);
+        return -SY_ENOMEM;
+    }
+    for (size_t i = 0; i < g->src->n; i++)
+        atomic_init(&g->fetch_error[i], true);
     if (!(g->rules = classify_load(g->conf->departments, err, sizeof err))) {
         sy_log_write(SY_LOG_ERROR, "worker.config", -1, err, "SY_INGEST_DEPARTMENTS: refused");
         in_exit(g);
