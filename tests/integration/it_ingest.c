@@ -13,9 +13,12 @@
  *    its bytes;
  *  - an attachment named in 2000 bytes (RFC 2231) is kept and announced under a name cut to
  *    document.ingested's 1024 bytes, its extension kept; a text type of 300 bytes becomes
- *    application/octet-stream; neither holds up the mail's other attachments.
- * Isolation on shared services: the mailbox, the source ("email:it<run>") and the file store
- * are the run's own. */
+ *    application/octet-stream; neither holds up the mail's other attachments;
+ *  - a second mailbox, searched three UIDs at a time and listed four mails a poll, with UIDs
+ *    expunged between its mails: each mail is listed once, the cursor stops at the fourth,
+ *    and a window of expunged UIDs moves it on all the same.
+ * Isolation on shared services: the mailboxes, the sources ("email:it<run>", "email:itw<run>")
+ * and the file store are the run's own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +59,8 @@ struct fixture {
     struct sy_pg *pg;
     char run[17];
     char mailbox[40], source[64];
-    char base[256]; /* imap://host:port/ */
+    char wmailbox[40], wsource[64]; /* the mailbox searched window by window */
+    char base[256];                 /* imap://host:port/ */
     char dir[1200], files[1300], conf[1300];
     char queue[256], dead[256];
     struct th_proc proc;
@@ -526,6 +530,81 @@ static void a_long_file_name_or_type_does_not_hold_up_the_mail(void **state)
     assert_int_equal(th_stop(&f->proc, &f->running), 0);
 }
 
+/* The windowed mailbox's cursor UID once it is want (or WAIT_MS passed), after its mails
+ * expanded number expanded. */
+static long long window_cursor(struct fixture *f, long long want, long long expanded)
+{
+    static const char sql[] =
+        "SELECT (cursor->>'uid')::bigint FROM ingest_sources WHERE source = $1";
+    int64_t end = th_now_ms() + WAIT_MS;
+    long long uid;
+
+    while ((uid = th_ingest_count(f->pg, f->wsource, sql)) != want && th_now_ms() < end)
+        th_sleep_ms(100);
+    th_ingest_wait_items(f->amqp, f->queue, f->pg, f->wsource, "expanded", expanded, &f->proc,
+                         &f->running, WAIT_MS);
+    return th_ingest_count(f->pg, f->wsource, sql);
+}
+
+static void window_mails(struct fixture *f, int from, int to)
+{
+    char mail[512];
+
+    for (int i = from; i <= to; i++) {
+        snprintf(mail, sizeof mail,
+                 "From: depot@example.org\r\nSubject: Shift log %d, run %s\r\n"
+                 "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                 "Shift log %d of the run %s: the night shift checked the escalators.\r\n",
+                 i, f->run, i, f->run);
+        imap(f, f->wmailbox, NULL, mail);
+    }
+}
+
+static void expunge(struct fixture *f, const char *uids)
+{
+    char cmd[96];
+
+    snprintf(cmd, sizeof cmd, "UID STORE %s +FLAGS.SILENT (\\Deleted)", uids);
+    imap(f, f->wmailbox, cmd, NULL);
+    imap(f, f->wmailbox, "EXPUNGE", NULL);
+}
+
+static void a_mailbox_is_searched_window_by_window(void **state)
+{
+    struct fixture *f = *state;
+    static const char listed[] = "SELECT listed FROM ingest_sources WHERE source = $1";
+    static const char docs[] = "SELECT count(*) FROM documents WHERE source = $1";
+
+    worker_start(f);
+    /* UIDs 1 to 12, then 4 to 9 expunged: 1 2 3 | 4 5 6 | 7 8 9 | 10 11 12 in windows of 3. */
+    window_mails(f, 1, 12);
+    expunge(f, "4:9");
+    /* Windows 1-3 (three), 4-6 and 7-9 (none), 10-12 (the fourth, 10): the batch is full. */
+    poll_now(f);
+    assert_int_equal(window_cursor(f, 10, 4), 10);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, listed), 4);
+    /* 11 and 12, and the end of the mailbox. */
+    poll_now(f);
+    assert_int_equal(window_cursor(f, 12, 6), 12);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, listed), 6);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, docs), 6);
+    /* Mails that are gone before a poll sees them: the cursor passes their UIDs. */
+    window_mails(f, 13, 15);
+    expunge(f, "13:15");
+    poll_now(f);
+    assert_int_equal(window_cursor(f, 15, 6), 15);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, listed), 6);
+    /* And one after them is found. */
+    window_mails(f, 16, 16);
+    poll_now(f);
+    assert_int_equal(window_cursor(f, 16, 7), 16);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, listed), 7);
+    assert_int_equal(th_ingest_count(f->pg, f->wsource, docs), 7);
+    assert_int_equal(th_ingest_items(f->pg, f->wsource, "expanded"), 7);
+    assert_int_equal(th_queue_depth(f->amqp, f->dead), 0);
+    assert_int_equal(th_stop(&f->proc, &f->running), 0);
+}
+
 /* --- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -541,6 +620,8 @@ static int group_setup(void **state)
     th_run_id(f->run);
     snprintf(f->mailbox, sizeof f->mailbox, "it%s", f->run);
     snprintf(f->source, sizeof f->source, "email:it%s", f->run);
+    snprintf(f->wmailbox, sizeof f->wmailbox, "itw%s", f->run);
+    snprintf(f->wsource, sizeof f->wsource, "email:itw%s", f->run);
     /* imap://host:port/INBOX -> imap://host:port/ */
     const char *slash = strchr(url + 7, '/');
     assert_non_null(slash);
@@ -552,10 +633,15 @@ static int group_setup(void **state)
     snprintf(yaml, sizeof yaml,
              "limits:\n  max_bytes: %d\n  types: [application/pdf, text/*, image/*]\n"
              "email:\n  it%s:\n    url: %s%s\n    user: ${SY_IMAP_USER}\n"
-             "    password_env: SY_IMAP_PASSWORD\n    allow_plain: true\n    batch: 50\n",
-             MAX_BYTES, f->run, f->base, f->mailbox);
+             "    password_env: SY_IMAP_PASSWORD\n    allow_plain: true\n    batch: 50\n"
+             "  itw%s:\n    url: %s%s\n    user: ${SY_IMAP_USER}\n"
+             "    password_env: SY_IMAP_PASSWORD\n    allow_plain: true\n    batch: 4\n"
+             "    search_window: 3\n",
+             MAX_BYTES, f->run, f->base, f->mailbox, f->run, f->base, f->wmailbox);
     assert_int_equal(th_write_file(f->conf, yaml), 0);
     snprintf(cmd, sizeof cmd, "CREATE %s", f->mailbox);
+    imap(f, "", cmd, NULL);
+    snprintf(cmd, sizeof cmd, "CREATE %s", f->wmailbox);
     imap(f, "", cmd, NULL);
     *state = f;
     return 0;
@@ -568,6 +654,9 @@ static int group_teardown(void **state)
 
     snprintf(cmd, sizeof cmd, "DELETE %s", f->mailbox);
     imap(f, "", cmd, NULL);
+    snprintf(cmd, sizeof cmd, "DELETE %s", f->wmailbox);
+    imap(f, "", cmd, NULL);
+    th_ingest_forget(f->pg, f->wsource, NULL);
     th_ingest_teardown(&f->proc, &f->running, f->amqp, f->topo, f->pg, f->source, f->dir, f->msgs,
                        f->nmsgs);
     curl_global_cleanup();
@@ -583,6 +672,7 @@ int main(void)
         cmocka_unit_test(a_lost_cursor_advance_lists_again_without_new_documents),
         cmocka_unit_test(a_new_uidvalidity_lists_the_mailbox_again_and_dedupes),
         cmocka_unit_test(a_long_file_name_or_type_does_not_hold_up_the_mail),
+        cmocka_unit_test(a_mailbox_is_searched_window_by_window),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

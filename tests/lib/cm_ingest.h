@@ -148,7 +148,7 @@ static inline size_t th_ingest_announced(struct sy_amqp *a, const char *queue, s
 }
 
 /* Removes what source left: its items, documents, ledger row and poller's fence, then the
- * folder dir (the settings file and the file store). */
+ * folder dir (the settings file and the file store), unless NULL. */
 static inline void th_ingest_forget(struct sy_pg *pg, const char *source, const char *dir)
 {
     char fence[128], cmd[1400];
@@ -159,6 +159,8 @@ static inline void th_ingest_forget(struct sy_pg *pg, const char *source, const 
     sy_pg_exec(pg, "DELETE FROM documents WHERE source = $1", 1, p, NULL);
     sy_pg_exec(pg, "DELETE FROM ingest_sources WHERE source = $1", 1, p, NULL);
     sy_pg_exec(pg, "DELETE FROM sy_fences WHERE resource = $1", 1, l, NULL);
+    if (!dir)
+        return;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

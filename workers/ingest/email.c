@@ -18,7 +18,7 @@
 struct email_conf {
     char *url, *user, *password;
     bool allow_plain;
-    long batch;
+    long batch, window;
 };
 
 static void email_unconfigure(void *conf)
@@ -36,10 +36,10 @@ static void email_unconfigure(void *conf)
 static int email_configure(const struct sy_doc *doc, const struct sy_node *m, const char *key,
                            const char *dir, void **conf, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "url", "user", "password_env", "password_file", "allow_plain", "batch", NULL};
+    static const char *const keys[] = {"url",         "user",  "password_env",  "password_file",
+                                       "allow_plain", "batch", "search_window", NULL};
     struct email_conf *c = calloc(1, sizeof *c);
-    long long batch = 200;
+    long long batch = 200, window = 10000;
     char why[256];
     int rc;
 
@@ -58,7 +58,15 @@ static int email_configure(const struct sy_doc *doc, const struct sy_node *m, co
         rc = -SY_ECONFIG;
         goto fail;
     }
+    if (sy_node_get(m, "search_window") &&
+        sy_node_int(sy_node_get(m, "search_window"), 1, IMAP_WINDOW_MAX, &window, why,
+                    sizeof why) != 0) {
+        sy_errf(err, errlen, "%s: %s.%s", sy_doc_name(doc), key, why);
+        rc = -SY_ECONFIG;
+        goto fail;
+    }
     c->batch = (long)batch;
+    c->window = (long)window;
     *conf = c;
     return 0;
 fail:
@@ -88,7 +96,11 @@ static uint64_t number(const json_t *cursor, const char *key)
     return v > 0 ? (uint64_t)v : 0;
 }
 
-/* Items "<uidvalidity>/<uid>": a UID names a message only under its UIDVALIDITY. */
+/* Items "<uidvalidity>/<uid>": a UID names a message only under its UIDVALIDITY. The UIDs
+ * after the cursor are searched for window by window (search_window UIDs each) up to the
+ * UIDNEXT of the listing's start, so no answer grows with the mailbox; a window found empty
+ * moves the cursor past it all the same, since a new message only ever gets a UID at or above
+ * UIDNEXT. */
 static int email_list(void *conf, const struct in_env *env, const json_t *cursor, long limit,
                       struct in_listed **items, size_t *n, json_t **next, long long *retry_after_ms,
                       char *err, size_t errlen)
@@ -96,10 +108,10 @@ static int email_list(void *conf, const struct in_env *env, const json_t *cursor
     struct email_conf *c = conf;
     struct imap_conf ic = imap_of(c, env);
     uint64_t uidvalidity = number(cursor, "uidvalidity"), after = number(cursor, "uid");
-    uint64_t *uids = NULL;
-    size_t found = 0;
+    uint64_t *uids = NULL, scanned;
+    size_t found = 0, cap = 0, max = (size_t)(limit < c->batch ? limit : c->batch);
     struct imap_status st;
-    int rc;
+    int rc, keep;
 
     *items = NULL;
     *n = 0;
@@ -117,10 +129,31 @@ static int email_list(void *conf, const struct in_env *env, const json_t *cursor
                         c->url, uidvalidity, st.uidvalidity);
         after = 0;
     }
-    if (st.uidnext > after + 1 &&
-        (rc = imap_search_after(&ic, after, (size_t)(limit < c->batch ? limit : c->batch), &uids,
-                                &found, err, errlen)) != 0)
-        return rc;
+    if (max < 1)
+        max = 1;
+    scanned = after; /* every UID up to it was looked at */
+    while (found < max && scanned + 1 < st.uidnext) {
+        uint64_t lo = scanned + 1, hi = st.uidnext - 1;
+
+        if (hi - lo >= (uint64_t)c->window)
+            hi = lo + (uint64_t)c->window - 1;
+        if ((rc = imap_search_range(&ic, lo, hi, max - found, &uids, &found, &cap, err, errlen)) !=
+            0) {
+            free(uids);
+            return rc;
+        }
+        scanned = hi;
+        if (found >= max || scanned + 1 >= st.uidnext)
+            break;
+        /* A mailbox far ahead of its cursor: the poll's lock kept, and the listing handed on
+         * once it ran its time. */
+        if ((keep = in_keep(env, err, errlen)) < 0) {
+            free(uids);
+            return -SY_ESTALE;
+        }
+        if (keep > 0)
+            break;
+    }
     if (found && !(*items = calloc(found, sizeof **items))) {
         free(uids);
         return -SY_ENOMEM;
@@ -139,7 +172,8 @@ static int email_list(void *conf, const struct in_env *env, const json_t *cursor
         }
         *n = i + 1;
     }
-    *next = cursor_of(st.uidvalidity, found ? uids[found - 1] : after);
+    /* Cut at max: the last one handed on; else all that was looked at. */
+    *next = cursor_of(st.uidvalidity, found >= max ? uids[found - 1] : scanned);
     free(uids);
     return *next ? 0 : -SY_ENOMEM;
 }

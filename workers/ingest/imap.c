@@ -230,24 +230,25 @@ static int cmp_uid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uint64_t **uids,
-                      size_t *n, char *err, size_t errlen)
+int imap_search_range(const struct imap_conf *c, uint64_t lo, uint64_t hi, size_t max,
+                      uint64_t **uids, size_t *n, size_t *cap, char *err, size_t errlen)
 {
-    char cmd[64];
+    size_t from = *n;
+    char cmd[80];
     struct buf b;
-    size_t cap = 0;
     const char *p;
     int rc;
 
-    *uids = NULL;
-    *n = 0;
-    if (after == UINT64_MAX)
-        return 0;
-    snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":*", after + 1);
+    if (lo > hi || hi - lo >= IMAP_WINDOW_MAX) {
+        sy_errf(err, errlen, "IMAP SEARCH: a range of %" PRIu64 " to %" PRIu64, lo, hi);
+        return -SY_EINVAL;
+    }
+    snprintf(cmd, sizeof cmd, "UID SEARCH UID %" PRIu64 ":%" PRIu64, lo, hi);
     if ((rc = perform(c, c->url, cmd, IMAP_REPLY_MAX, true, &b, err, errlen)) != 0)
         return rc;
-    /* "* SEARCH 4 5 9", possibly over several lines. "n:*" holds the highest UID even when it is
-     * below n (the range is unordered): what is not above `after` is dropped here. */
+    /* "* SEARCH 4 5 9", possibly over several lines. "lo:hi" holds the highest UID even when it
+     * is below lo (a range is unordered, and its ends are the mailbox's): what is outside is
+     * dropped here. */
     for (p = b.p ? strstr(b.p, "* SEARCH") : NULL; p; p = strstr(p, "* SEARCH")) {
         p += 8;
         while (*p == ' ' || (*p >= '0' && *p <= '9')) {
@@ -260,10 +261,10 @@ int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uin
             }
             u = strtoull(p, &end, 10);
             p = end;
-            if (u <= after)
+            if (u < lo || u > hi)
                 continue;
-            if (*n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
+            if (*n == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 64;
                 uint64_t *g = realloc(*uids, ncap * sizeof **uids);
 
                 if (!g) {
@@ -271,22 +272,19 @@ int imap_search_after(const struct imap_conf *c, uint64_t after, size_t max, uin
                     goto out;
                 }
                 *uids = g;
-                cap = ncap;
+                *cap = ncap;
             }
             (*uids)[(*n)++] = u;
         }
     }
-    if (*n > 1)
-        qsort(*uids, *n, sizeof **uids, cmp_uid);
-    if (*n > max)
-        *n = max;
+    if (*n - from > 1)
+        qsort(*uids + from, *n - from, sizeof **uids, cmp_uid);
+    if (*n - from > max)
+        *n = from + max;
 out:
     free(b.p);
-    if (rc != 0) {
-        free(*uids);
-        *uids = NULL;
-        *n = 0;
-    }
+    if (rc != 0)
+        *n = from;
     return rc;
 }
 
