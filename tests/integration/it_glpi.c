@@ -1050,6 +1050,18 @@ static void contact_sync_makes_contacts_and_a_changed_sync_type_relinks_people(v
     json_decref(c);
 }
 
+/* The hook's link of Chatwoot contact as "<glpi id>:<created>" (malloc'd). */
+static char *person_link(struct fixture *f, long long contact)
+{
+    char idtxt[24];
+
+    snprintf(idtxt, sizeof idtxt, "%lld", contact);
+    return pg_text(f,
+                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
+                   " AND contact_id = $2::bigint",
+                   idtxt);
+}
+
 static void people_glpi_already_has_are_linked_and_near_misses_are_not(void **state)
 {
     struct fixture *f = *state;
@@ -1089,29 +1101,16 @@ static void people_glpi_already_has_are_linked_and_near_misses_are_not(void **st
     confirm(f);
     settle(f, 30000);
 
-    char idtxt[24];
-    snprintf(idtxt, sizeof idtxt, "%lld", a);
-    link = pg_text(f,
-                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
-                   " AND contact_id = $2::bigint",
-                   idtxt);
+    link = person_link(f, a);
     snprintf(want, sizeof want, "%lld:false", u_ann);
     assert_string_equal(link, want);
     free(link);
-    snprintf(idtxt, sizeof idtxt, "%lld", p);
-    link = pg_text(f,
-                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
-                   " AND contact_id = $2::bigint",
-                   idtxt);
+    link = person_link(f, p);
     snprintf(want, sizeof want, "%lld:false", u_phone);
     assert_string_equal(link, want);
     free(link);
     /* j_ann is not joann: a User of its own was made. */
-    snprintf(idtxt, sizeof idtxt, "%lld", b);
-    link = pg_text(f,
-                   "SELECT glpi_id || ':' || created FROM glpi_people WHERE hook_id = $1"
-                   " AND contact_id = $2::bigint",
-                   idtxt);
+    link = person_link(f, b);
     snprintf(want, sizeof want, "%lld:", u_joann);
     assert_true(strncmp(link, want, strlen(want)) != 0);
     assert_non_null(strstr(link, ":true"));

@@ -48,13 +48,12 @@
 #include "sy/pg.h"
 #include "sy/topology.h"
 
-#define WORKER       "ingest"
-#define KNOWLEDGE    "sy.knowledge"
-#define START_MAX_MS 20000
-#define WAIT_MS      90000
-#define MAX_BYTES    20000
-#define MAX_MSGS     256
-#define PAGE_SIZE    2
+#define WORKER    "ingest"
+#define KNOWLEDGE "sy.knowledge"
+#define WAIT_MS   90000
+#define MAX_BYTES 20000
+#define MAX_MSGS  256
+#define PAGE_SIZE 2
 
 struct fixture {
     struct sy_amqp *amqp;
@@ -127,21 +126,24 @@ static long long downloads_of(struct fixture *f, const char *name)
 
 /* --- the worker ------------------------------------------------------------------------------ */
 
+/* sy-ingest with the run's Graph secret and the extra "K=V" settings (NULL-terminated, may be
+ * NULL); waits until it is ready. */
+static void worker_start_with(struct fixture *f, const char *const *extra)
+{
+    char secret[128];
+    const char *env[8] = {secret};
+    size_t n = 1;
+
+    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
+    for (size_t i = 0; extra && extra[i] && n < 7; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    th_ingest_start(&f->proc, &f->running, &f->port, f->run, f->conf, f->files, env);
+}
+
 static void worker_start(struct fixture *f)
 {
-    char addr[64], inst[96], sources[1400], files[1400], secret[128];
-
-    f->port = th_free_port();
-    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
-    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-sp-%s", f->run);
-    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
-    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
-    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
-    const char *env[] = {
-        addr, inst, sources, files, secret, "SY_HANDLER_THREADS=2", "SY_LOG_LEVEL=info", NULL};
-    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
-    f->running = true;
-    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+    worker_start_with(f, NULL);
 }
 
 /* Publishes ingest.poll.sharepoint, with a limit when limit > 0. */
@@ -538,32 +540,15 @@ static pid_t quick_pid;
 
 static void worker_quick(struct fixture *f)
 {
-    char addr[64], inst[96], sources[1400], files[1400], secret[128];
+    static const char *const quick[] = {"SY_INGEST_CONNECT_TIMEOUT=2s", "SY_INGEST_TIMEOUT=2s",
+                                        NULL};
 
     if (f->running && f->proc.pid == quick_pid)
         return;
     if (f->running)
         assert_int_equal(th_stop(&f->proc, &f->running), 0);
     assert_int_equal(th_log_count(&f->proc, f->secret), 0);
-    f->port = th_free_port();
-    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
-    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-sp-%s", f->run);
-    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
-    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
-    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
-    const char *env[] = {addr,
-                         inst,
-                         sources,
-                         files,
-                         secret,
-                         "SY_HANDLER_THREADS=2",
-                         "SY_LOG_LEVEL=info",
-                         "SY_INGEST_CONNECT_TIMEOUT=2s",
-                         "SY_INGEST_TIMEOUT=2s",
-                         NULL};
-    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
-    f->running = true;
-    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+    worker_start_with(f, quick);
     quick_pid = f->proc.pid;
 }
 
@@ -913,31 +898,15 @@ static void a_listing_longer_than_the_lease_hands_on_its_next_link_and_goes_on(v
 {
     struct fixture *f = *state;
     long long before = listed(f), expanded = items(f, "expanded"), first;
-    char addr[64], inst[96], sources[1400], files[1400], secret[128], name[64], text[256];
+    static const char *const slow[] = {"SY_INGEST_POLL_LEASE=1s", "SY_INGEST_LIST_TIME=500ms",
+                                       NULL};
+    char name[64], text[256];
 
     /* A 1 s lease, 500 ms to list, 400 ms a page: three pages take longer than either. */
     if (f->running)
         th_stop(&f->proc, &f->running);
     th_proc_cleanup(&f->proc);
-    f->port = th_free_port();
-    snprintf(addr, sizeof addr, "SY_HTTP_ADDR=127.0.0.1:%d", f->port);
-    snprintf(inst, sizeof inst, "SY_INSTANCE=it-ingest-sp-%s", f->run);
-    snprintf(sources, sizeof sources, "SY_INGEST_SOURCES=%s", f->conf);
-    snprintf(files, sizeof files, "SY_FILES_ROOT=%s", f->files);
-    snprintf(secret, sizeof secret, "SY_IT_GRAPH_SECRET=%s", f->secret);
-    const char *env[] = {addr,
-                         inst,
-                         sources,
-                         files,
-                         secret,
-                         "SY_HANDLER_THREADS=2",
-                         "SY_LOG_LEVEL=info",
-                         "SY_INGEST_POLL_LEASE=1s",
-                         "SY_INGEST_LIST_TIME=500ms",
-                         NULL};
-    assert_int_equal(th_proc_spawn(&f->proc, th_need_env("SY_INGEST_BIN"), env), 0);
-    f->running = true;
-    th_wait_answer(&f->proc, &f->running, "sy-ingest", f->port, "/readyz", 200, START_MAX_MS);
+    worker_start_with(f, slow);
 
     for (int i = 1; i <= 6; i++) {
         snprintf(name, sizeof name, "Shift roster %d.txt", i);
